@@ -1,0 +1,182 @@
+"""Train a registry entry on a dataset and write its artifacts.
+
+``train("mnist_mlp")`` uses the entry's default recipe (its card's dataset,
+epochs and batch size), fits the model's input to the data, trains with a
+progress bar, evaluates on the held-out test split and writes
+``model.keras``, ``history.json``, ``history.png`` and ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import zoo
+from zoo.data import DatasetInfo
+from zoo.errors import InvalidArgumentError
+
+
+@dataclass
+class TrainResult:
+    """What a run produced: the model, its history and test metrics, where they were written."""
+
+    model: Any
+    history: dict[str, list[float]]
+    metrics: dict[str, float]
+    out_dir: Path
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+def fit_keywords(entry: zoo.registry.Entry, info: DatasetInfo, overrides: dict) -> dict:
+    """Builder keywords that make ``entry`` fit ``info``'s data, unless the user set them."""
+    defaults = entry.defaults()
+    kw = dict(overrides)
+    if entry.task in ("classification", "binary") and info.task == "regression":
+        raise InvalidArgumentError(
+            f"{entry.name} is a {entry.task} model but dataset {info.name!r} is a regression "
+            "task; pick a regression model (zoo list --task regression)."
+        )
+    if entry.task == "regression" and info.task != "regression":
+        raise InvalidArgumentError(
+            f"{entry.name} is a regression model but dataset {info.name!r} is a "
+            f"{info.task} task; pick a classifier (zoo list --task classification)."
+        )
+    if entry.task == "binary" and (info.num_classes or 2) != 2:
+        raise InvalidArgumentError(
+            f"{entry.name} is a binary model but dataset {info.name!r} has "
+            f"{info.num_classes} classes; pick a multi-class model such as mnist_mlp."
+        )
+    if "num_classes" in defaults and "num_classes" not in kw and info.num_classes:
+        kw["num_classes"] = info.num_classes
+    if "input_shape" in defaults and "input_shape" not in kw and info.modality != "text":
+        shape = tuple(info.element_shape)
+        if None not in shape:
+            flat = len(defaults["input_shape"]) == 1
+            kw["input_shape"] = (math.prod(shape),) if flat else shape
+    return kw
+
+
+def _with_normalization(model: Any, info: DatasetInfo) -> Any:
+    """Put the training split's feature statistics inside the model (raw features in)."""
+    import keras
+    import numpy as np
+
+    inputs = keras.Input(shape=model.input_shape[1:], name="features")
+    norm = keras.layers.Normalization(
+        mean=np.asarray(info.feature_mean, "float32"),
+        variance=np.maximum(np.asarray(info.feature_variance, "float32"), 1e-12),
+        name="normalization",
+    )
+    return keras.Model(inputs, model(norm(inputs)), name=model.name)
+
+
+def _write_atomic(path: Path, write) -> None:
+    """Write through a temporary file in the same folder, then rename: never half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def train(
+    name: str,
+    *,
+    dataset: str | None = None,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    learning_rate: float | None = None,
+    out_dir: str | os.PathLike | None = None,
+    seed: int = 0,
+    verbose: int | str = "auto",
+    overrides: dict[str, Any] | None = None,
+) -> TrainResult:
+    """Train registry entry ``name`` with its default recipe and any overrides."""
+    import keras
+
+    entry = zoo.get_entry(name)
+    dataset = dataset or entry.dataset
+    epochs = entry.epochs if epochs is None else epochs
+    batch_size = entry.batch_size if batch_size is None else batch_size
+    if epochs < 1:
+        raise InvalidArgumentError(f"epochs must be at least 1, got {epochs}.")
+    overrides = dict(overrides or {})
+    if learning_rate is not None:
+        overrides["learning_rate"] = learning_rate
+    compile_kw = {k: overrides.pop(k) for k in list(overrides) if k in zoo.registry.COMPILE_KEYWORDS}
+    keras.utils.set_random_seed(seed)
+
+    raw = zoo.data.load_raw(dataset, seed=seed)
+    info = raw.info
+    kw = fit_keywords(entry, info, overrides)
+    model = zoo.build(name, compile=False, **kw)
+    if info.modality == "tabular" and info.feature_mean is not None:
+        model = _with_normalization(model, info)
+    zoo.compile_model(model, entry, **compile_kw)
+    splits = zoo.data.pipeline(
+        raw, batch_size=batch_size, input_shape=model.input_shape[1:], seed=seed
+    )
+
+    callbacks = [
+        keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=max(5, epochs // 4), restore_best_weights=True
+        ),
+        keras.callbacks.TerminateOnNaN(),
+    ]
+    start = time.perf_counter()
+    hist = model.fit(
+        splits.train,
+        validation_data=splits.val,
+        epochs=epochs,
+        callbacks=callbacks,
+        verbose=verbose,
+    )
+    train_seconds = time.perf_counter() - start
+    history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+    test = model.evaluate(splits.test, verbose=0, return_dict=True)
+    metrics = {f"test_{k}": float(v) for k, v in test.items()}
+
+    out = Path(out_dir) if out_dir is not None else Path("saved_models") / name
+    files = {
+        "model": out / "model.keras",
+        "history": out / "history.json",
+        "plot": out / "history.png",
+        "metrics": out / "metrics.json",
+    }
+    report = {
+        "model": name,
+        "dataset": info.to_dict(),
+        "epochs_planned": epochs,
+        "epochs_run": len(history.get("loss", [])),
+        "batch_size": batch_size,
+        "seed": seed,
+        "builder_keywords": {k: list(v) if isinstance(v, tuple) else v for k, v in kw.items()},
+        "train_seconds": round(train_seconds, 3),
+        "metrics": metrics,
+        "versions": _versions(),
+    }
+    _write_atomic(files["model"], lambda p: model.save(p))
+    _write_atomic(files["history"], lambda p: p.write_text(json.dumps(history, indent=2)))
+    from recipes.plots import plot_history
+
+    _write_atomic(files["plot"], lambda p: plot_history(history, p, title=f"{name} on {dataset}"))
+    _write_atomic(files["metrics"], lambda p: p.write_text(json.dumps(report, indent=2)))
+    return TrainResult(model, history, metrics, out, files)
+
+
+def _versions() -> dict[str, str]:
+    import keras
+    import tensorflow as tf
+
+    return {"zoo": zoo.__version__, "keras": keras.__version__, "tensorflow": tf.__version__,
+            "backend": keras.backend.backend()}

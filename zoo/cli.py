@@ -1,0 +1,195 @@
+"""``zoo`` command line: argument parsing and printing only.
+
+The work happens in ``zoo`` and ``recipes``; this module imports them lazily
+so ``zoo --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+
+def _parse_value(text: str) -> Any:
+    """``--set`` values: JSON when it parses (numbers, lists, true), else the string."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _parse_sets(pairs: Sequence[str]) -> dict[str, Any]:
+    from zoo.errors import InvalidArgumentError
+
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InvalidArgumentError(f"--set expects key=value, got {pair!r}.")
+        out[key.strip().replace("-", "_")] = _parse_value(value)
+    return out
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    import zoo
+
+    names = zoo.list_models(args.pattern, task=args.task, tag=args.tag)
+    if not names:
+        print(f"No model matches {args.pattern!r}.", file=sys.stderr)
+        return 1
+    width = max(len(n) for n in names)
+    for n in names:
+        card = zoo.info(n)
+        print(f"{n:<{width}}  {card['task']:<14}  {card['summary']}")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    import zoo
+
+    card = zoo.info(args.name)
+    if args.json:
+        print(json.dumps(card, indent=2))
+        return 0
+    print(f"{card['name']}  ({card['task']})")
+    print(f"  {card['summary']}")
+    print(f"  tutorial section: {card['section']}")
+    print(f"  input:  {card['input']}")
+    print(f"  output: {card['output']}")
+    print("  defaults:")
+    for k, v in card["defaults"].items():
+        print(f"    {k} = {v!r}")
+    print(f"  compile: {card['compile']}")
+    r = card["recipe"]
+    print(f"  recipe: dataset={r['dataset']} epochs={r['epochs']} batch_size={r['batch_size']}")
+    print(f"  exports: {', '.join(card['exports']) or 'none'}")
+    if card["search_space"]:
+        print("  search space:")
+        for k, v in card["search_space"].items():
+            print(f"    {k}: {v}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import recipes
+
+    result = recipes.train(
+        args.name,
+        dataset=args.dataset,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        out_dir=args.out,
+        seed=args.seed,
+        overrides=_parse_sets(args.set),
+        verbose=args.verbose,
+    )
+    print()
+    for k, v in result.metrics.items():
+        print(f"{k.replace('_', ' ')}: {v:.4f}")
+    print(f"saved to {result.out_dir}/: " + ", ".join(p.name for p in result.files.values()))
+    return 0
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    import zoo
+
+    items = zoo.data.list_datasets()
+    width = max(len(n) for n in items)
+    for n, s in items.items():
+        print(f"{n:<{width}}  {s}")
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    import platform
+
+    import keras
+    import tensorflow as tf
+
+    print(f"python      {platform.python_version()} ({sys.executable})")
+    print(f"platform    {platform.platform()}")
+    print(f"tensorflow  {tf.__version__}")
+    print(f"keras       {keras.__version__} (backend: {keras.backend.backend()})")
+    for mod in ("keras_hub", "keras_tuner", "tensorflow_datasets", "transformers",
+                "ai_edge_litert", "sklearn"):
+        try:
+            from importlib.metadata import version
+
+            dist = {"sklearn": "scikit-learn", "keras_hub": "keras-hub",
+                    "keras_tuner": "keras-tuner", "ai_edge_litert": "ai-edge-litert",
+                    "tensorflow_datasets": "tensorflow-datasets"}.get(mod, mod)
+            print(f"{mod:<11} {version(dist)}")
+        except Exception:
+            print(f"{mod:<11} not installed")
+    gpus = tf.config.list_physical_devices("GPU")
+    cpus = tf.config.list_physical_devices("CPU")
+    print(f"devices     {len(cpus)} CPU, {len(gpus)} GPU")
+    for g in gpus:
+        print(f"  {g.name}")
+    if not gpus:
+        print("  no GPU visible to TensorFlow: training runs on the CPU "
+              f"({os.cpu_count()} cores).")
+    print(f"built with CUDA: {tf.test.is_built_with_cuda()}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="zoo", description="A Keras 3 model zoo: build, train, inspect."
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("list", help="list registered models")
+    s.add_argument("pattern", nargs="?", default="*", help="shell-style pattern, e.g. '*cnn*'")
+    s.add_argument("--task", help="classification, binary, regression, ...")
+    s.add_argument("--tag")
+    s.set_defaults(func=cmd_list)
+
+    s = sub.add_parser("info", help="show a model's card")
+    s.add_argument("name")
+    s.add_argument("--json", action="store_true", help="print the card as JSON")
+    s.set_defaults(func=cmd_info)
+
+    s = sub.add_parser("train", help="train a model with its default recipe")
+    s.add_argument("name")
+    s.add_argument("--dataset", help="dataset name or path (default: the model's own)")
+    s.add_argument("--epochs", type=int)
+    s.add_argument("--batch-size", type=int)
+    s.add_argument("--lr", type=float, help="learning rate")
+    s.add_argument("--out", help="output folder (default: saved_models/NAME)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="builder or compile keyword, e.g. --set dropout=0.3 --set units=[256,128]")
+    s.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("datasets", help="list registered datasets")
+    s.set_defaults(func=cmd_datasets)
+
+    s = sub.add_parser("doctor", help="versions, backend and visible devices")
+    s.set_defaults(func=cmd_doctor)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = build_parser().parse_args(argv)
+    from zoo.errors import ZooError
+
+    try:
+        return args.func(args)
+    except ZooError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

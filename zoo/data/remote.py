@@ -1,0 +1,230 @@
+"""Datasets that need a download: tensorflow-datasets first, keras.datasets second.
+
+``tfds.load`` retries for minutes when offline, so nothing here calls it
+blindly: a local copy (a prepared tfds folder, or keras's cache) is used when
+present; otherwise a download is tried only after a quick reachability check,
+and the user gets a message saying what to download and where to put it.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from zoo.data.core import DatasetInfo, RawSplits, register_dataset
+from zoo.errors import DatasetUnavailableError
+
+DOWNLOAD_HOST = "storage.googleapis.com"
+PROBE_TIMEOUT_S = 3.0
+
+
+@dataclass(frozen=True)
+class RemoteSpec:
+    name: str
+    tfds_name: str
+    task: str
+    modality: str
+    element_shape: tuple
+    splits: tuple[str, str, str]
+    num_classes: int | None = None
+    keras_loader: str | None = None  # attribute of keras.datasets
+    keras_files: tuple[str, ...] = ()  # paths under $KERAS_HOME/datasets
+    keras_url: str | None = None
+    resize: tuple[int, int] | None = None  # variable-size images are resized on load
+    pixel_range: float | None = 255.0
+    summary: str = ""
+
+
+_KERAS_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+_FASHION = ("train-labels-idx1-ubyte.gz", "train-images-idx3-ubyte.gz",
+            "t10k-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz")
+
+SPECS = {
+    s.name: s
+    for s in [
+        RemoteSpec(
+            "mnist", "mnist", "classification", "image", (28, 28, 1),
+            ("train[:90%]", "train[90%:]", "test"), 10, "mnist", ("mnist.npz",),
+            _KERAS_URL + "mnist.npz", summary="MNIST, 60k + 10k handwritten digits.",
+        ),
+        RemoteSpec(
+            "fashion_mnist", "fashion_mnist", "classification", "image", (28, 28, 1),
+            ("train[:90%]", "train[90%:]", "test"), 10, "fashion_mnist",
+            tuple(f"fashion-mnist/{f}" for f in _FASHION),
+            _KERAS_URL + "fashion-mnist/",
+            summary="Fashion-MNIST, 60k + 10k 28x28 clothing images "
+            "(Debian's dataset-fashion-mnist ships it).",
+        ),
+        RemoteSpec(
+            "cifar10", "cifar10", "classification", "image", (32, 32, 3),
+            ("train[:90%]", "train[90%:]", "test"), 10, "cifar10",
+            ("cifar-10-batches-py-target",),
+            "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+            summary="CIFAR-10, 50k + 10k 32x32 colour images in 10 classes.",
+        ),
+        RemoteSpec(
+            "imdb_reviews", "imdb_reviews", "binary", "text", (),
+            ("train[:90%]", "train[90%:]", "test"), 2, pixel_range=None,
+            summary="IMDB movie reviews as raw text, positive vs negative.",
+        ),
+        RemoteSpec(
+            "tf_flowers", "tf_flowers", "classification", "image", (224, 224, 3),
+            ("train[:80%]", "train[80%:90%]", "train[90%:]"), 5, resize=(224, 224),
+            summary="3,670 flower photos in 5 classes (resized to 224x224).",
+        ),
+    ]
+}
+
+
+def keras_home() -> Path:
+    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
+
+
+def tfds_data_dir() -> Path:
+    return Path(os.environ.get("TFDS_DATA_DIR", Path.home() / "tensorflow_datasets"))
+
+
+def network_available(host: str = DOWNLOAD_HOST, timeout: float = PROBE_TIMEOUT_S) -> bool:
+    """True when ``host`` answers on port 443 within ``timeout`` (DNS included).
+
+    ``ZOO_OFFLINE=1`` forces False. The lookup runs in a thread because
+    ``getaddrinfo`` itself ignores socket timeouts.
+    """
+    if os.environ.get("ZOO_OFFLINE", "") not in ("", "0"):
+        return False
+
+    def probe() -> bool:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    try:
+        return pool.submit(probe).result(timeout=timeout + 0.5)
+    except Exception:
+        return False
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _unavailable(spec: RemoteSpec) -> DatasetUnavailableError:
+    lines = [
+        f"Dataset {spec.name!r} is not on this machine and {DOWNLOAD_HOST} cannot be reached "
+        "(offline). Provide a local copy, then rerun:",
+        f"  - tensorflow-datasets: on a machine with network run "
+        f"`python -c \"import tensorflow_datasets as tfds; tfds.load('{spec.tfds_name}')\"` "
+        f"and copy its ~/tensorflow_datasets/{spec.tfds_name}/ folder to "
+        f"{tfds_data_dir() / spec.tfds_name}/ (or set TFDS_DATA_DIR).",
+    ]
+    if spec.keras_files and spec.keras_url:
+        where = ", ".join(str(keras_home() / "datasets" / f) for f in spec.keras_files)
+        lines.append(f"  - keras.datasets: download {spec.keras_url} and place it as {where}.")
+    if spec.name == "fashion_mnist":
+        lines.append(
+            "  - Debian: `apt-get install dataset-fashion-mnist`, then copy "
+            f"/usr/share/datasets/fashion-mnist/*.gz to {keras_home() / 'datasets/fashion-mnist'}/."
+        )
+    if spec.modality == "image" and spec.num_classes == 10 and spec.element_shape[-1] == 1:
+        lines.append("  - Or train offline on the embedded sample: --dataset mnist_5k.")
+    return DatasetUnavailableError("\n".join(lines))
+
+
+def _info(spec: RemoteSpec, source: str, class_names: list[str] | None) -> DatasetInfo:
+    return DatasetInfo(
+        name=spec.name,
+        task=spec.task,
+        modality=spec.modality,
+        element_shape=spec.element_shape,
+        num_classes=spec.num_classes,
+        class_names=class_names,
+        pixel_range=spec.pixel_range,
+        source=source,
+        description=spec.summary,
+    )
+
+
+def _from_tfds(spec: RemoteSpec, builder, *, seed: int) -> RawSplits:
+    import tensorflow as tf
+
+    train, val, test = builder.as_dataset(split=list(spec.splits), as_supervised=True)
+    label = builder.info.features["label"]
+    names = list(getattr(label, "names", []) or []) or None
+    if spec.resize:
+        size = spec.resize
+
+        def resize(x, y):
+            return tf.cast(tf.image.resize(x, size), tf.uint8), y
+
+        train, val, test = (d.map(resize) for d in (train, val, test))
+    if spec.task == "binary":
+
+        def to_float(x, y):
+            return x, tf.cast(y, tf.float32)
+
+        train, val, test = (d.map(to_float) for d in (train, val, test))
+    info = _info(spec, f"tensorflow-datasets {spec.tfds_name} ({builder.data_dir})", names)
+    info.sizes = {
+        k: int(builder.info.splits[s].num_examples)
+        for k, s in zip(("train", "validation", "test"), spec.splits)
+    }
+    return RawSplits(train, val, test, info)
+
+
+def _keras_cached(spec: RemoteSpec) -> bool:
+    return bool(spec.keras_loader) and all(
+        (keras_home() / "datasets" / f).exists() for f in spec.keras_files
+    )
+
+
+def _from_keras(spec: RemoteSpec, *, seed: int) -> RawSplits:
+    import keras
+    import tensorflow as tf
+
+    (x, y), (x_test, y_test) = getattr(keras.datasets, spec.keras_loader).load_data()
+    x = x.reshape((-1, *spec.element_shape))
+    x_test = x_test.reshape((-1, *spec.element_shape))
+    y, y_test = y.reshape(-1).astype("int32"), y_test.reshape(-1).astype("int32")
+    (xtr, ytr), (xva, yva), _ = _train_val(x, y, seed)
+    info = _info(spec, f"keras.datasets.{spec.keras_loader} ({keras_home()})", None)
+    info.sizes = {"train": len(xtr), "validation": len(xva), "test": len(x_test)}
+
+    def ds(a, b):
+        return tf.data.Dataset.from_tensor_slices((a, b))
+
+    return RawSplits(ds(xtr, ytr), ds(xva, yva), ds(x_test, y_test), info)
+
+
+def _train_val(x, y, seed):
+    from sklearn.model_selection import train_test_split
+
+    xtr, xva, ytr, yva = train_test_split(x, y, test_size=0.1, random_state=seed, stratify=y)
+    return (xtr, ytr), (xva, yva), None
+
+
+def load_remote(spec: RemoteSpec, *, seed: int = 0) -> RawSplits:
+    """Local tfds copy, then keras cache, then a download if reachable, else a fast error."""
+    import tensorflow_datasets as tfds
+
+    builder = tfds.builder(spec.tfds_name, data_dir=str(tfds_data_dir()), try_gcs=False)
+    if builder.is_prepared():
+        return _from_tfds(spec, builder, seed=seed)
+    if _keras_cached(spec):
+        return _from_keras(spec, seed=seed)
+    if not network_available():
+        raise _unavailable(spec)
+    builder.download_and_prepare()
+    return _from_tfds(spec, builder, seed=seed)
+
+
+def _make_loader(spec: RemoteSpec):
+    def loader(*, seed: int = 0) -> RawSplits:
+        return load_remote(spec, seed=seed)
+
+    loader.__name__ = spec.name
+    return loader
+
+
+for _spec in SPECS.values():
+    register_dataset(_spec.name, summary=_spec.summary, offline=False)(_make_loader(_spec))
