@@ -113,7 +113,9 @@ def train(
     overrides = dict(overrides or {})
     if learning_rate is not None:
         overrides["learning_rate"] = learning_rate
-    compile_kw = {k: overrides.pop(k) for k in list(overrides) if k in zoo.registry.COMPILE_KEYWORDS}
+    compile_kw = {
+        k: overrides.pop(k) for k in list(overrides) if k in zoo.registry.COMPILE_KEYWORDS
+    }
     keras.utils.set_random_seed(seed)
 
     raw = zoo.data.load_raw(dataset, seed=seed)
@@ -139,6 +141,7 @@ def train(
         validation_data=splits.val,
         epochs=epochs,
         callbacks=callbacks,
+        shuffle=False,  # the tf.data pipeline already reshuffles every epoch
         verbose=verbose,
     )
     train_seconds = time.perf_counter() - start
@@ -178,5 +181,9 @@ def _versions() -> dict[str, str]:
     import keras
     import tensorflow as tf
 
-    return {"zoo": zoo.__version__, "keras": keras.__version__, "tensorflow": tf.__version__,
-            "backend": keras.backend.backend()}
+    return {
+        "zoo": zoo.__version__,
+        "keras": keras.__version__,
+        "tensorflow": tf.__version__,
+        "backend": keras.backend.backend(),
+    }

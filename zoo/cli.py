@@ -115,14 +115,24 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     print(f"platform    {platform.platform()}")
     print(f"tensorflow  {tf.__version__}")
     print(f"keras       {keras.__version__} (backend: {keras.backend.backend()})")
-    for mod in ("keras_hub", "keras_tuner", "tensorflow_datasets", "transformers",
-                "ai_edge_litert", "sklearn"):
+    for mod in (
+        "keras_hub",
+        "keras_tuner",
+        "tensorflow_datasets",
+        "transformers",
+        "ai_edge_litert",
+        "sklearn",
+    ):
         try:
             from importlib.metadata import version
 
-            dist = {"sklearn": "scikit-learn", "keras_hub": "keras-hub",
-                    "keras_tuner": "keras-tuner", "ai_edge_litert": "ai-edge-litert",
-                    "tensorflow_datasets": "tensorflow-datasets"}.get(mod, mod)
+            dist = {
+                "sklearn": "scikit-learn",
+                "keras_hub": "keras-hub",
+                "keras_tuner": "keras-tuner",
+                "ai_edge_litert": "ai-edge-litert",
+                "tensorflow_datasets": "tensorflow-datasets",
+            }.get(mod, mod)
             print(f"{mod:<11} {version(dist)}")
         except Exception:
             print(f"{mod:<11} not installed")
@@ -132,8 +142,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     for g in gpus:
         print(f"  {g.name}")
     if not gpus:
-        print("  no GPU visible to TensorFlow: training runs on the CPU "
-              f"({os.cpu_count()} cores).")
+        print(f"  no GPU visible to TensorFlow: training runs on the CPU ({os.cpu_count()} cores).")
     print(f"built with CUDA: {tf.test.is_built_with_cuda()}")
     return 0
 
@@ -163,8 +172,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--lr", type=float, help="learning rate")
     s.add_argument("--out", help="output folder (default: saved_models/NAME)")
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="builder or compile keyword, e.g. --set dropout=0.3 --set units=[256,128]")
+    s.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="builder or compile keyword, e.g. --set dropout=0.3 --set units=[256,128]",
+    )
     s.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
     s.set_defaults(func=cmd_train)
 

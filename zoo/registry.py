@@ -221,8 +221,7 @@ def register_builder(name: str, builder: Callable[..., Any], **facts: Any) -> En
     bad = [
         p.name
         for p in inspect.signature(builder).parameters.values()
-        if p.kind is not inspect.Parameter.KEYWORD_ONLY
-        or p.default is inspect.Parameter.empty
+        if p.kind is not inspect.Parameter.KEYWORD_ONLY or p.default is inspect.Parameter.empty
     ]
     if bad:
         raise InvalidArgumentError(

@@ -47,9 +47,7 @@ def _scan_images(root: Path) -> tuple[list[str], list[Path], np.ndarray]:
 
     files, labels = [], []
     for k, cls in enumerate(classes):
-        found = sorted(
-            f for f in (root / cls).rglob("*") if f.suffix.lower() in IMAGE_EXTENSIONS
-        )
+        found = sorted(f for f in (root / cls).rglob("*") if f.suffix.lower() in IMAGE_EXTENSIONS)
         if not found:
             raise DataFormatError(f"{root / cls}: class folder holds no images {IMAGE_EXTENSIONS}.")
         for f in found:
@@ -180,7 +178,8 @@ def load_csv(path: Path, *, seed: int = 0, label_column: str = "label") -> RawSp
             raise DataFormatError(f"{path}, row {rowno}: empty {label_column!r}.")
     numeric = [_number(v) for v in raw_labels]
     is_regression = all(v is not None for v in numeric) and any(
-        float(v) != int(v) for v in numeric  # type: ignore[arg-type]
+        float(v) != int(v)
+        for v in numeric  # type: ignore[arg-type]
     )
     if is_regression:
         y = np.asarray(numeric, dtype="float32").reshape(-1, 1)

@@ -39,40 +39,76 @@ class RemoteSpec:
 
 
 _KERAS_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
-_FASHION = ("train-labels-idx1-ubyte.gz", "train-images-idx3-ubyte.gz",
-            "t10k-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz")
+_FASHION = (
+    "train-labels-idx1-ubyte.gz",
+    "train-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+)
 
 SPECS = {
     s.name: s
     for s in [
         RemoteSpec(
-            "mnist", "mnist", "classification", "image", (28, 28, 1),
-            ("train[:90%]", "train[90%:]", "test"), 10, "mnist", ("mnist.npz",),
-            _KERAS_URL + "mnist.npz", summary="MNIST, 60k + 10k handwritten digits.",
+            "mnist",
+            "mnist",
+            "classification",
+            "image",
+            (28, 28, 1),
+            ("train[:90%]", "train[90%:]", "test"),
+            10,
+            "mnist",
+            ("mnist.npz",),
+            _KERAS_URL + "mnist.npz",
+            summary="MNIST, 60k + 10k handwritten digits.",
         ),
         RemoteSpec(
-            "fashion_mnist", "fashion_mnist", "classification", "image", (28, 28, 1),
-            ("train[:90%]", "train[90%:]", "test"), 10, "fashion_mnist",
+            "fashion_mnist",
+            "fashion_mnist",
+            "classification",
+            "image",
+            (28, 28, 1),
+            ("train[:90%]", "train[90%:]", "test"),
+            10,
+            "fashion_mnist",
             tuple(f"fashion-mnist/{f}" for f in _FASHION),
             _KERAS_URL + "fashion-mnist/",
             summary="Fashion-MNIST, 60k + 10k 28x28 clothing images "
             "(Debian's dataset-fashion-mnist ships it).",
         ),
         RemoteSpec(
-            "cifar10", "cifar10", "classification", "image", (32, 32, 3),
-            ("train[:90%]", "train[90%:]", "test"), 10, "cifar10",
+            "cifar10",
+            "cifar10",
+            "classification",
+            "image",
+            (32, 32, 3),
+            ("train[:90%]", "train[90%:]", "test"),
+            10,
+            "cifar10",
             ("cifar-10-batches-py-target",),
             "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
             summary="CIFAR-10, 50k + 10k 32x32 colour images in 10 classes.",
         ),
         RemoteSpec(
-            "imdb_reviews", "imdb_reviews", "binary", "text", (),
-            ("train[:90%]", "train[90%:]", "test"), 2, pixel_range=None,
+            "imdb_reviews",
+            "imdb_reviews",
+            "binary",
+            "text",
+            (),
+            ("train[:90%]", "train[90%:]", "test"),
+            2,
+            pixel_range=None,
             summary="IMDB movie reviews as raw text, positive vs negative.",
         ),
         RemoteSpec(
-            "tf_flowers", "tf_flowers", "classification", "image", (224, 224, 3),
-            ("train[:80%]", "train[80%:90%]", "train[90%:]"), 5, resize=(224, 224),
+            "tf_flowers",
+            "tf_flowers",
+            "classification",
+            "image",
+            (224, 224, 3),
+            ("train[:80%]", "train[80%:90%]", "train[90%:]"),
+            5,
+            resize=(224, 224),
             summary="3,670 flower photos in 5 classes (resized to 224x224).",
         ),
     ]
@@ -80,7 +116,13 @@ SPECS = {
 
 
 def keras_home() -> Path:
-    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
+    """The folder keras.utils.get_file caches into (KERAS_HOME, read once by keras)."""
+    try:
+        from keras.src.backend import config
+
+        return Path(os.path.expanduser(config.keras_home()))
+    except (ImportError, AttributeError):  # private accessor moved: fall back to its rule
+        return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
 
 
 def tfds_data_dir() -> Path:
@@ -165,10 +207,13 @@ def _from_tfds(spec: RemoteSpec, builder, *, seed: int) -> RawSplits:
 
         train, val, test = (d.map(to_float) for d in (train, val, test))
     info = _info(spec, f"tensorflow-datasets {spec.tfds_name} ({builder.data_dir})", names)
-    info.sizes = {
-        k: int(builder.info.splits[s].num_examples)
-        for k, s in zip(("train", "validation", "test"), spec.splits)
-    }
+    for key, split, ds in zip(("train", "validation", "test"), spec.splits, (train, val, test)):
+        try:
+            info.sizes[key] = int(builder.info.splits[split].num_examples)
+        except KeyError:  # split metadata absent (e.g. under tfds.testing.mock_data)
+            n = int(ds.cardinality())
+            if n >= 0:
+                info.sizes[key] = n
     return RawSplits(train, val, test, info)
 
 

@@ -1,0 +1,86 @@
+"""Every registered entry gets these tests for free by registering."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+from helpers import build_small, sample_inputs, sample_targets
+
+import zoo
+from zoo.registry import COMPILE_KEYWORDS, EXPORT_FORMATS
+
+NAMES = zoo.list_models()
+
+
+def test_registry_is_populated():
+    assert {"perceptron", "mnist_mlp", "mlp_regressor", "mnist_cnn", "cifar10_cnn"} <= set(NAMES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_builds_compiled(name):
+    model = build_small(name)
+    assert isinstance(model, keras.Model)
+    assert model.compiled
+    assert model.optimizer is not None and model.loss is not None
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_predicts_declared_shapes(name):
+    entry = zoo.get_entry(name)
+    model = zoo.build(name)  # defaults: what the card describes
+    card = zoo.info(name)
+    assert list(model.input_shape) == card["input"]["shape"]
+    assert list(model.output_shape) == card["output"]["shape"]
+    small = build_small(name)
+    x = sample_inputs(small, n=3)
+    y = small.predict(x, verbose=0)
+    assert y.shape == (3, *small.output_shape[1:])
+    assert np.all(np.isfinite(y))
+    if entry.task == "classification":
+        np.testing.assert_allclose(y.sum(axis=-1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_takes_a_training_step(name):
+    entry = zoo.get_entry(name)
+    model = build_small(name)
+    x = sample_inputs(model, n=8)
+    y = sample_targets(entry, model, n=8)
+    before = [w.copy() for w in model.get_weights()]
+    logs = model.train_on_batch(x, y, return_dict=True)
+    assert np.isfinite(logs["loss"])
+    after = model.get_weights()
+    assert any(not np.array_equal(a, b) for a, b in zip(before, after)), "no weight changed"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_keras_round_trip(name, tmp_path):
+    entry = zoo.get_entry(name)
+    model = build_small(name)
+    x = sample_inputs(model, n=4)
+    model.train_on_batch(x, sample_targets(entry, model, n=4))  # non-initial weights and slots
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), loaded.predict(x, verbose=0))
+    assert loaded.compiled
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_card_is_complete(name):
+    card = zoo.info(name)
+    for key in ("name", "task", "summary", "section", "input", "output", "defaults",
+                "compile", "search_space", "exports", "recipe"):
+        assert key in card, key
+    assert card["summary"] and card["section"]
+    assert card["task"] in ("classification", "binary", "regression") or card["task"]
+    assert set(card["exports"]) <= set(EXPORT_FORMATS)
+    assert card["recipe"]["dataset"] in zoo.data.list_datasets()
+    assert card["recipe"]["epochs"] >= 1 and card["recipe"]["batch_size"] >= 1
+    entry = zoo.get_entry(name)
+    assert card["defaults"] == {
+        k: list(v) if isinstance(v, tuple) else v for k, v in entry.defaults().items()
+    }
+    for key in card["search_space"]:
+        assert key in card["defaults"] or key in COMPILE_KEYWORDS, key
