@@ -68,12 +68,26 @@ def test_datasets(capsys):
 
 def test_train_cli_tiny_run_writes_four_files(tmp_path):
     out = tmp_path / "run"
-    res = run_cli("train", "mnist_mlp", "--epochs", "2", "--out", str(out),
-                  "--set", "units=[32]", "--verbose", "2")
+    res = run_cli(
+        "train",
+        "mnist_mlp",
+        "--epochs",
+        "2",
+        "--out",
+        str(out),
+        "--set",
+        "units=[32]",
+        "--verbose",
+        "2",
+    )
     assert res.returncode == 0, res.stderr
     assert "test accuracy:" in res.stdout
     assert {p.name for p in out.iterdir()} == {
-        "model.keras", "history.json", "history.png", "metrics.json"}
+        "model.keras",
+        "history.json",
+        "history.png",
+        "metrics.json",
+    }
     history = json.loads((out / "history.json").read_text())
     assert len(history["loss"]) == 2 and "val_accuracy" in history
     report = json.loads((out / "metrics.json").read_text())
@@ -86,8 +100,15 @@ def test_train_cli_tiny_run_writes_four_files(tmp_path):
 
 def test_train_offline_network_dataset_fails_fast(tmp_path):
     start = time.monotonic()
-    res = run_cli("train", "mnist_mlp", "--dataset", "mnist", "--out", str(tmp_path / "x"),
-                  env={"KERAS_HOME": str(tmp_path / "k"), "TFDS_DATA_DIR": str(tmp_path / "t")})
+    res = run_cli(
+        "train",
+        "mnist_mlp",
+        "--dataset",
+        "mnist",
+        "--out",
+        str(tmp_path / "x"),
+        env={"KERAS_HOME": str(tmp_path / "k"), "TFDS_DATA_DIR": str(tmp_path / "t")},
+    )
     elapsed = time.monotonic() - start
     assert res.returncode == 2
     assert "mnist.npz" in res.stderr and "tfds.load" in res.stderr
@@ -98,8 +119,14 @@ def test_train_offline_network_dataset_fails_fast(tmp_path):
 def test_recipe_fits_model_to_other_datasets(tmp_path):
     res = recipes.train("mnist_mlp", dataset="digits", epochs=1, out_dir=tmp_path, verbose=0)
     assert res.model.input_shape == (None, 64)
-    res = recipes.train("cifar10_cnn", dataset="digits", epochs=1, out_dir=tmp_path, verbose=0,
-                        overrides={"filters": [8, 16]})
+    res = recipes.train(
+        "cifar10_cnn",
+        dataset="digits",
+        epochs=1,
+        out_dir=tmp_path,
+        verbose=0,
+        overrides={"filters": [8, 16]},
+    )
     assert res.model.input_shape == (None, 8, 8, 1)
 
 

@@ -14,8 +14,8 @@ import tensorflow_datasets as tfds
 import zoo
 from zoo.data import remote
 from zoo.errors import (
-    DatasetUnavailableError,
     DataFormatError,
+    DatasetUnavailableError,
     ShapeMismatchError,
     UnknownDatasetError,
 )
@@ -35,8 +35,9 @@ def test_mnist_5k_is_real_and_split_held_out():
     assert np.bincount(y).tolist() == [50] * 10  # stratified
     # The held-out split does not depend on the seed.
     x2, _ = _all(zoo.data.load("mnist_5k", batch_size=100, seed=7).test)
-    np.testing.assert_array_equal(np.sort(x.reshape(500, -1), axis=0),
-                                  np.sort(x2.reshape(500, -1), axis=0))
+    np.testing.assert_array_equal(
+        np.sort(x.reshape(500, -1), axis=0), np.sort(x2.reshape(500, -1), axis=0)
+    )
     xtr, _ = _all(splits.train)
     train_rows = {r.tobytes() for r in xtr.reshape(len(xtr), -1)}
     assert not any(r.tobytes() in train_rows for r in x.reshape(500, -1)), "test leaks into train"
@@ -54,8 +55,11 @@ def test_pipeline_batches_shuffles_train_only_and_prefetches():
 
 @pytest.mark.parametrize(
     "name, task, shape",
-    [("digits", "classification", (8, 8, 1)), ("breast_cancer", "binary", (30,)),
-     ("diabetes", "regression", (10,))],
+    [
+        ("digits", "classification", (8, 8, 1)),
+        ("breast_cancer", "binary", (30,)),
+        ("diabetes", "regression", (10,)),
+    ],
 )
 def test_embedded_sets_load(name, task, shape):
     splits = zoo.data.load(name, batch_size=8)
@@ -81,9 +85,13 @@ def test_unknown_dataset_suggests():
 
 @pytest.mark.parametrize(
     "name, shape, dtype",
-    [("mnist", (28, 28, 1), np.float32), ("cifar10", (32, 32, 3), np.float32),
-     ("fashion_mnist", (28, 28, 1), np.float32), ("imdb_reviews", (), object),
-     ("tf_flowers", (224, 224, 3), np.float32)],
+    [
+        ("mnist", (28, 28, 1), np.float32),
+        ("cifar10", (32, 32, 3), np.float32),
+        ("fashion_mnist", (28, 28, 1), np.float32),
+        ("imdb_reviews", (), object),
+        ("tf_flowers", (224, 224, 3), np.float32),
+    ],
 )
 def test_tfds_names_through_mock_data(name, shape, dtype, monkeypatch, offline_home):
     # mock_data makes download_and_prepare a no-op and serves random examples with
@@ -151,8 +159,9 @@ def _write_images(root, classes=("cat", "dog", "owl"), per_class=10, size=(20, 1
     for k, cls in enumerate(classes):
         (root / cls).mkdir(parents=True)
         for i in range(per_class):
-            arr = np.full((*size[::-1], 3), 40 * k, "uint8") + rng.integers(0, 30, (*size[::-1], 3),
-                                                                             dtype="uint8")
+            arr = np.full((*size[::-1], 3), 40 * k, "uint8") + rng.integers(
+                0, 30, (*size[::-1], 3), dtype="uint8"
+            )
             Image.fromarray(arr).save(root / cls / f"{i:03d}.png")
 
 
@@ -182,8 +191,9 @@ def test_broken_image_is_named(tmp_path):
 
 def test_csv_numeric_features(tmp_path):
     rng = np.random.default_rng(0)
-    lines = ["a,b,label"] + [f"{rng.normal():.3f},{rng.normal():.3f},{['x', 'y'][i % 2]}"
-                             for i in range(40)]
+    lines = ["a,b,label"] + [
+        f"{rng.normal():.3f},{rng.normal():.3f},{['x', 'y'][i % 2]}" for i in range(40)
+    ]
     path = tmp_path / "table.csv"
     path.write_text("\n".join(lines))
     splits = zoo.data.load(str(path), batch_size=8)
@@ -194,8 +204,10 @@ def test_csv_numeric_features(tmp_path):
 
 def test_csv_text_column_and_regression(tmp_path):
     text = tmp_path / "reviews.csv"
-    text.write_text("text,label\n" + "\n".join(
-        f"\"review number {i}, {'good' if i % 2 else 'bad'}\",{i % 2}" for i in range(30)))
+    text.write_text(
+        "text,label\n"
+        + "\n".join(f'"review number {i}, {"good" if i % 2 else "bad"}",{i % 2}' for i in range(30))
+    )
     splits = zoo.data.load(str(text), batch_size=4)
     x, _ = next(iter(splits.train))
     assert splits.info.modality == "text" and x.dtype == tf.string

@@ -70,8 +70,19 @@ def test_keras_round_trip(name, tmp_path):
 @pytest.mark.parametrize("name", NAMES)
 def test_card_is_complete(name):
     card = zoo.info(name)
-    for key in ("name", "task", "summary", "section", "input", "output", "defaults",
-                "compile", "search_space", "exports", "recipe"):
+    for key in (
+        "name",
+        "task",
+        "summary",
+        "section",
+        "input",
+        "output",
+        "defaults",
+        "compile",
+        "search_space",
+        "exports",
+        "recipe",
+    ):
         assert key in card, key
     assert card["summary"] and card["section"]
     assert card["task"] in ("classification", "binary", "regression") or card["task"]

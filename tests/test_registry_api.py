@@ -66,17 +66,21 @@ def test_out_of_range_values_are_clear_errors(kwargs, fragment):
 def test_lists_are_accepted_for_tuples_and_ints_for_floats():
     model = zoo.build("mnist_mlp", units=[32], input_shape=[64], dropout=0)
     assert model.input_shape == (None, 64)
-    assert [l.units for l in model.layers if isinstance(l, keras.layers.Dense)] == [32, 10]
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    assert [layer.units for layer in dense] == [32, 10]
 
 
 def test_mnist_mlp_is_the_tutorial_network():
     model = zoo.build("mnist_mlp")
     assert model.input_shape == (None, 784)
-    layers = [l for l in model.layers if not isinstance(l, keras.layers.InputLayer)]
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
     summary = [
-        (type(l).__name__, getattr(l, "units", None) or getattr(l, "rate", None),
-         getattr(getattr(l, "activation", None), "__name__", None))
-        for l in layers
+        (
+            type(layer).__name__,
+            getattr(layer, "units", None) or getattr(layer, "rate", None),
+            getattr(getattr(layer, "activation", None), "__name__", None),
+        )
+        for layer in layers
     ]
     assert summary == [
         ("Dense", 128, "relu"),
@@ -90,13 +94,13 @@ def test_mnist_mlp_is_the_tutorial_network():
 def test_cifar10_cnn_has_three_blocks_with_batch_norm():
     model = zoo.build("cifar10_cnn")
     assert model.input_shape == (None, 32, 32, 3)
-    pools = [l for l in model.layers if isinstance(l, keras.layers.MaxPooling2D)]
-    bns = [l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)]
-    convs = [l for l in model.layers if isinstance(l, keras.layers.Conv2D)]
+    pools = [layer for layer in model.layers if isinstance(layer, keras.layers.MaxPooling2D)]
+    bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     assert len(pools) == 3 and [c.filters for c in convs] == [32, 32, 64, 64, 128, 128]
     assert len(bns) == 7  # two per block and one in the dense head
     no_bn = zoo.build("cifar10_cnn", batch_norm=False)
-    assert not any(isinstance(l, keras.layers.BatchNormalization) for l in no_bn.layers)
+    assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in no_bn.layers)
 
 
 def test_cnn_rejects_images_too_small_for_its_blocks():
@@ -118,7 +122,7 @@ def test_l1_l2_and_batch_norm_switches():
     x = np.ones((2, 784), "float32")
     reg(x)
     assert len(reg.losses) == 2  # one penalty per hidden Dense kernel
-    assert any(isinstance(l, keras.layers.BatchNormalization) for l in reg.layers)
+    assert any(isinstance(layer, keras.layers.BatchNormalization) for layer in reg.layers)
 
 
 def test_task_compile_defaults():
@@ -198,22 +202,25 @@ def test_card_is_derived_from_signature():
 
 def test_register_rejects_bad_builders():
     with pytest.raises(InvalidArgumentError, match="already registered"):
-        zoo.register("mnist_mlp", task="classification", summary="x", section="x",
-                     dataset="mnist_5k")(lambda **kw: None)
+        zoo.register(
+            "mnist_mlp", task="classification", summary="x", section="x", dataset="mnist_5k"
+        )(lambda **kw: None)
 
     def positional(units=3):
         return None
 
     with pytest.raises(InvalidArgumentError, match="keyword"):
-        zoo.register("test_positional", task="classification", summary="x", section="x",
-                     dataset="mnist_5k")(positional)
+        zoo.register(
+            "test_positional", task="classification", summary="x", section="x", dataset="mnist_5k"
+        )(positional)
 
     def clashing(*, learning_rate: float = 0.1):
         return None
 
     with pytest.raises(InvalidArgumentError, match="compile keyword"):
-        zoo.register("test_clash", task="classification", summary="x", section="x",
-                     dataset="mnist_5k")(clashing)
+        zoo.register(
+            "test_clash", task="classification", summary="x", section="x", dataset="mnist_5k"
+        )(clashing)
     assert "test_positional" not in zoo.list_models()
 
 
