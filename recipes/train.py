@@ -9,7 +9,6 @@ progress bar, evaluates on the held-out test split and writes
 from __future__ import annotations
 
 import json
-import math
 import os
 import tempfile
 import time
@@ -18,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import zoo
-from zoo.data import DatasetInfo
 from zoo.errors import InvalidArgumentError
 
 
@@ -31,49 +29,6 @@ class TrainResult:
     metrics: dict[str, float]
     out_dir: Path
     files: dict[str, Path] = field(default_factory=dict)
-
-
-def fit_keywords(entry: zoo.registry.Entry, info: DatasetInfo, overrides: dict) -> dict:
-    """Builder keywords that make ``entry`` fit ``info``'s data, unless the user set them."""
-    defaults = entry.defaults()
-    kw = dict(overrides)
-    if entry.task in ("classification", "binary") and info.task == "regression":
-        raise InvalidArgumentError(
-            f"{entry.name} is a {entry.task} model but dataset {info.name!r} is a regression "
-            "task; pick a regression model (zoo list --task regression)."
-        )
-    if entry.task == "regression" and info.task != "regression":
-        raise InvalidArgumentError(
-            f"{entry.name} is a regression model but dataset {info.name!r} is a "
-            f"{info.task} task; pick a classifier (zoo list --task classification)."
-        )
-    if entry.task == "binary" and (info.num_classes or 2) != 2:
-        raise InvalidArgumentError(
-            f"{entry.name} is a binary model but dataset {info.name!r} has "
-            f"{info.num_classes} classes; pick a multi-class model such as mnist_mlp."
-        )
-    if "num_classes" in defaults and "num_classes" not in kw and info.num_classes:
-        kw["num_classes"] = info.num_classes
-    if "input_shape" in defaults and "input_shape" not in kw and info.modality != "text":
-        shape = tuple(info.element_shape)
-        if None not in shape:
-            flat = len(defaults["input_shape"]) == 1
-            kw["input_shape"] = (math.prod(shape),) if flat else shape
-    return kw
-
-
-def _with_normalization(model: Any, info: DatasetInfo) -> Any:
-    """Put the training split's feature statistics inside the model (raw features in)."""
-    import keras
-    import numpy as np
-
-    inputs = keras.Input(shape=model.input_shape[1:], name="features")
-    norm = keras.layers.Normalization(
-        mean=np.asarray(info.feature_mean, "float32"),
-        variance=np.maximum(np.asarray(info.feature_variance, "float32"), 1e-12),
-        name="normalization",
-    )
-    return keras.Model(inputs, model(norm(inputs)), name=model.name)
 
 
 def _write_atomic(path: Path, write) -> None:
@@ -120,10 +75,9 @@ def train(
 
     raw = zoo.data.load_raw(dataset, seed=seed)
     info = raw.info
-    kw = fit_keywords(entry, info, overrides)
+    kw = zoo.data.model_keywords(entry, info, overrides)
     model = zoo.build(name, compile=False, **kw)
-    if info.modality == "tabular" and info.feature_mean is not None:
-        model = _with_normalization(model, info)
+    model = zoo.data.with_normalization(model, info)
     zoo.compile_model(model, entry, **compile_kw)
     splits = zoo.data.pipeline(
         raw, batch_size=batch_size, input_shape=model.input_shape[1:], seed=seed

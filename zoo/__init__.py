@@ -21,6 +21,7 @@ from zoo.errors import (
     ZooError,
 )
 from zoo.registry import build, compile_model, get_entry, info, list_models, register
+from zoo.tuning import hypermodel, tune
 
 __version__ = "0.1.0"
 
@@ -36,7 +37,9 @@ __all__ = [
     "compile_model",
     "data",
     "get_entry",
+    "hypermodel",
     "info",
     "list_models",
     "register",
+    "tune",
 ]

@@ -95,6 +95,40 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import zoo
+
+    directory = Path(args.dir) if args.dir else Path("saved_models") / args.name / "tuning"
+    best = zoo.tune(
+        args.name,
+        args.dataset,
+        tuner=args.tuner,
+        max_trials=args.max_trials,
+        objective=args.objective,
+        directory=directory,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        fixed=_parse_sets(args.set),
+        seed=args.seed,
+        overwrite=args.overwrite,
+        verbose=args.verbose,
+    )
+    if not zoo.tuning.is_chief():
+        print("worker finished: the chief writes the results")
+        return 0
+    print()
+    print((directory / "trials.csv").read_text().rstrip())
+    print()
+    print(
+        "best keywords: "
+        + json.dumps({k: list(v) if isinstance(v, tuple) else v for k, v in best.items()})
+    )
+    print(f"saved to {directory}/: trials.csv, best.json")
+    return 0
+
+
 def cmd_datasets(args: argparse.Namespace) -> int:
     import zoo
 
@@ -181,6 +215,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
     s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("tune", help="search a model's hyperparameters with KerasTuner")
+    s.add_argument("name")
+    s.add_argument("--dataset", help="dataset name or path (default: the model's own)")
+    s.add_argument("--tuner", default="random", choices=("random", "hyperband", "bayesian", "grid"))
+    s.add_argument("--max-trials", type=int, default=10)
+    s.add_argument("--epochs", type=int, help="epochs per trial (hyperband: the maximum)")
+    s.add_argument("--batch-size", type=int)
+    s.add_argument("--objective", help="default: val_accuracy (classifiers), val_loss")
+    s.add_argument("--dir", help="search folder (default: saved_models/NAME/tuning)")
+    s.add_argument("--overwrite", action="store_true", help="start over instead of resuming")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="pin a keyword instead of searching it",
+    )
+    s.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
+    s.set_defaults(func=cmd_tune)
 
     s = sub.add_parser("datasets", help="list registered datasets")
     s.set_defaults(func=cmd_datasets)

@@ -13,6 +13,7 @@ from zoo.data.core import (
     pipeline,
     register_dataset,
 )
+from zoo.data.fit import model_keywords, with_normalization
 
 __all__ = [
     "DatasetInfo",
@@ -21,6 +22,8 @@ __all__ = [
     "list_datasets",
     "load",
     "load_raw",
+    "model_keywords",
+    "with_normalization",
     "pipeline",
     "register_dataset",
 ]

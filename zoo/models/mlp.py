@@ -133,7 +133,7 @@ def mnist_mlp(
     batch_size=32,
     tags=("mlp", "basics", "tabular"),
     exports=("saved_model", "tflite", "onnx"),
-    search_space=_MLP_SPACE,
+    search_space={**_MLP_SPACE, "units": {"choice": [[64, 32], [128, 64], [32], [128, 64, 32]]}},
 )
 def mlp_regressor(
     *,

@@ -1,0 +1,61 @@
+"""Fit a registry entry to a dataset: the keywords and preprocessing the data implies.
+
+Shared by ``recipes`` (training) and ``zoo.tuning`` (searching), so a model
+trained and a model tuned on the same data are built the same way.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from zoo.data.core import DatasetInfo
+from zoo.errors import InvalidArgumentError
+
+
+def model_keywords(entry: Any, info: DatasetInfo, overrides: dict | None = None) -> dict:
+    """Builder keywords that make ``entry`` fit ``info``'s data, unless the user set them."""
+    defaults = entry.defaults()
+    kw = dict(overrides or {})
+    if entry.task in ("classification", "binary") and info.task == "regression":
+        raise InvalidArgumentError(
+            f"{entry.name} is a {entry.task} model but dataset {info.name!r} is a regression "
+            "task; pick a regression model (zoo list --task regression)."
+        )
+    if entry.task == "regression" and info.task != "regression":
+        raise InvalidArgumentError(
+            f"{entry.name} is a regression model but dataset {info.name!r} is a "
+            f"{info.task} task; pick a classifier (zoo list --task classification)."
+        )
+    if entry.task == "binary" and (info.num_classes or 2) != 2:
+        raise InvalidArgumentError(
+            f"{entry.name} is a binary model but dataset {info.name!r} has "
+            f"{info.num_classes} classes; pick a multi-class model such as mnist_mlp."
+        )
+    if "num_classes" in defaults and "num_classes" not in kw and info.num_classes:
+        kw["num_classes"] = info.num_classes
+    if "input_shape" in defaults and "input_shape" not in kw and info.modality != "text":
+        shape = tuple(info.element_shape)
+        if None not in shape:
+            flat = len(defaults["input_shape"]) == 1
+            kw["input_shape"] = (math.prod(shape),) if flat else shape
+    return kw
+
+
+def with_normalization(model: Any, info: DatasetInfo) -> Any:
+    """Put the training split's feature statistics inside the model (raw features in).
+
+    Only tabular data with statistics is wrapped; other models are returned as-is.
+    """
+    if info.modality != "tabular" or info.feature_mean is None:
+        return model
+    import keras
+    import numpy as np
+
+    inputs = keras.Input(shape=model.input_shape[1:], name="features")
+    norm = keras.layers.Normalization(
+        mean=np.asarray(info.feature_mean, "float32"),
+        variance=np.maximum(np.asarray(info.feature_variance, "float32"), 1e-12),
+        name="normalization",
+    )
+    return keras.Model(inputs, model(norm(inputs)), name=model.name)
