@@ -8,6 +8,7 @@ progress bar, evaluates on the held-out test split and writes
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -55,6 +56,7 @@ def train(
     seed: int = 0,
     verbose: int | str = "auto",
     overrides: dict[str, Any] | None = None,
+    strategy: Any = None,
 ) -> TrainResult:
     """Train registry entry ``name`` with its default recipe and any overrides."""
     import keras
@@ -76,9 +78,12 @@ def train(
     raw = zoo.data.load_raw(dataset, seed=seed)
     info = raw.info
     kw = zoo.data.model_keywords(entry, info, overrides)
-    model = zoo.build(name, compile=False, **kw)
-    model = zoo.data.with_normalization(model, info)
-    zoo.compile_model(model, entry, **compile_kw)
+    if isinstance(strategy, str):
+        strategy = zoo.distribute.strategy(strategy)
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        model = zoo.build(name, compile=False, **kw)
+        model = zoo.data.with_normalization(model, info)
+        zoo.compile_model(model, entry, **compile_kw)
     splits = zoo.data.pipeline(
         raw, batch_size=batch_size, input_shape=model.input_shape[1:], seed=seed
     )

@@ -130,6 +130,21 @@ def test_recipe_fits_model_to_other_datasets(tmp_path):
     assert res.model.input_shape == (None, 8, 8, 1)
 
 
+def test_train_under_a_named_strategy(tmp_path, capsys):
+    import tensorflow as tf
+
+    res = recipes.train(
+        "mnist_mlp",
+        epochs=1,
+        out_dir=tmp_path,
+        verbose=0,
+        strategy="one_device",
+        overrides={"units": [16]},
+    )
+    assert isinstance(res.model.distribute_strategy, tf.distribute.OneDeviceStrategy)
+    assert (tmp_path / "model.keras").exists()
+
+
 def test_recipe_rejects_task_mismatch(tmp_path):
     with pytest.raises(zoo.InvalidArgumentError, match="regression"):
         recipes.train("mlp_regressor", dataset="digits", epochs=1, out_dir=tmp_path)

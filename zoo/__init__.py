@@ -10,7 +10,7 @@ import os as _os
 
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's C++ banner out of user output
 
-from zoo import data  # noqa: E402
+from zoo import data, distribute  # noqa: E402
 from zoo.errors import (
     DataFormatError,
     DatasetUnavailableError,
@@ -36,6 +36,7 @@ __all__ = [
     "build",
     "compile_model",
     "data",
+    "distribute",
     "get_entry",
     "hypermodel",
     "info",

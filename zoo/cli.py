@@ -87,6 +87,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         seed=args.seed,
         overrides=_parse_sets(args.set),
         verbose=args.verbose,
+        strategy=args.strategy,
     )
     print()
     for k, v in result.metrics.items():
@@ -214,6 +215,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="builder or compile keyword, e.g. --set dropout=0.3 --set units=[256,128]",
     )
     s.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
+    s.add_argument(
+        "--strategy",
+        default=None,
+        choices=(
+            "auto",
+            "default",
+            "one_device",
+            "mirrored",
+            "multi_worker",
+            "parameter_server",
+            "tpu",
+        ),
+        help="tf.distribute strategy (default: none)",
+    )
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("tune", help="search a model's hyperparameters with KerasTuner")
