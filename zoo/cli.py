@@ -13,6 +13,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from zoo.distribute import KINDS
+
 
 def _parse_value(text: str) -> Any:
     """``--set`` values: JSON when it parses (numbers, lists, true), else the string."""
@@ -182,6 +184,17 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_arguments(s: argparse.ArgumentParser, *, set_help: str) -> None:
+    """Arguments shared by the commands that train (train, tune)."""
+    s.add_argument("name")
+    s.add_argument("--dataset", help="dataset name or path (default: the model's own)")
+    s.add_argument("--epochs", type=int, help="epochs (tune: per trial; hyperband: the maximum)")
+    s.add_argument("--batch-size", type=int)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=set_help)
+    s.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="zoo", description="A Keras 3 model zoo: build, train, inspect."
@@ -200,56 +213,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_info)
 
     s = sub.add_parser("train", help="train a model with its default recipe")
-    s.add_argument("name")
-    s.add_argument("--dataset", help="dataset name or path (default: the model's own)")
-    s.add_argument("--epochs", type=int)
-    s.add_argument("--batch-size", type=int)
+    _run_arguments(s, set_help="builder or compile keyword, e.g. --set units=[256,128]")
     s.add_argument("--lr", type=float, help="learning rate")
     s.add_argument("--out", help="output folder (default: saved_models/NAME)")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="builder or compile keyword, e.g. --set dropout=0.3 --set units=[256,128]",
-    )
-    s.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
-    s.add_argument(
-        "--strategy",
-        default=None,
-        choices=(
-            "auto",
-            "default",
-            "one_device",
-            "mirrored",
-            "multi_worker",
-            "parameter_server",
-            "tpu",
-        ),
-        help="tf.distribute strategy (default: none)",
-    )
+    s.add_argument("--strategy", choices=KINDS, help="tf.distribute strategy (default: none)")
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("tune", help="search a model's hyperparameters with KerasTuner")
-    s.add_argument("name")
-    s.add_argument("--dataset", help="dataset name or path (default: the model's own)")
+    _run_arguments(s, set_help="pin a keyword instead of searching it")
     s.add_argument("--tuner", default="random", choices=("random", "hyperband", "bayesian", "grid"))
     s.add_argument("--max-trials", type=int, default=10)
-    s.add_argument("--epochs", type=int, help="epochs per trial (hyperband: the maximum)")
-    s.add_argument("--batch-size", type=int)
     s.add_argument("--objective", help="default: val_accuracy (classifiers), val_loss")
     s.add_argument("--dir", help="search folder (default: saved_models/NAME/tuning)")
     s.add_argument("--overwrite", action="store_true", help="start over instead of resuming")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="pin a keyword instead of searching it",
-    )
-    s.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
     s.set_defaults(func=cmd_tune)
 
     s = sub.add_parser("datasets", help="list registered datasets")

@@ -142,20 +142,7 @@ def mnist_cnn(
     l2: float = 0.0,
 ) -> keras.Model:
     """Conv 3x3 + max-pool per entry of ``filters``, then Dense and softmax."""
-    return _cnn(
-        "mnist_cnn",
-        num_classes=num_classes,
-        input_shape=input_shape,
-        filters=filters,
-        convs_per_block=convs_per_block,
-        dense_units=dense_units,
-        activation=activation,
-        batch_norm=batch_norm,
-        block_dropout=block_dropout,
-        dropout=dropout,
-        l1=l1,
-        l2=l2,
-    )
+    return _cnn("mnist_cnn", **locals())
 
 
 @register(
@@ -185,17 +172,4 @@ def cifar10_cnn(
     l2: float = 0.0,
 ) -> keras.Model:
     """Blocks of two Conv-BN-ReLU, max-pool and dropout; then Dense-BN-ReLU-dropout."""
-    return _cnn(
-        "cifar10_cnn",
-        num_classes=num_classes,
-        input_shape=input_shape,
-        filters=filters,
-        convs_per_block=convs_per_block,
-        dense_units=dense_units,
-        activation=activation,
-        batch_norm=batch_norm,
-        block_dropout=block_dropout,
-        dropout=dropout,
-        l1=l1,
-        l2=l2,
-    )
+    return _cnn("cifar10_cnn", **locals())

@@ -58,6 +58,11 @@ def perceptron(
     return keras.Model(inputs, outputs, name="perceptron")
 
 
+def _checked(input_shape: tuple[int, ...]) -> tuple[int, ...]:
+    check_positive("input_shape", input_shape)
+    return input_shape
+
+
 def _mlp_body(
     inputs: keras.KerasTensor,
     *,
@@ -109,17 +114,9 @@ def mnist_mlp(
     l2: float = 0.0,
 ) -> keras.Model:
     """Dense blocks then softmax; ``units`` sets depth and widths."""
-    check_positive("input_shape", input_shape)
-    inputs = keras.Input(shape=input_shape, name="pixels")
-    x = _mlp_body(
-        inputs,
-        units=units,
-        activation=activation,
-        dropout=dropout,
-        batch_norm=batch_norm,
-        l1=l1,
-        l2=l2,
-    )
+    body = {k: v for k, v in locals().items() if k not in ("num_classes", "input_shape")}
+    inputs = keras.Input(shape=_checked(input_shape), name="pixels")
+    x = _mlp_body(inputs, **body)
     return keras.Model(inputs, classifier_head(x, num_classes), name="mnist_mlp")
 
 
@@ -147,17 +144,9 @@ def mlp_regressor(
     l2: float = 0.0,
 ) -> keras.Model:
     """Dense blocks then a linear output of ``num_outputs`` values."""
-    check_positive("input_shape", input_shape)
     check_positive("num_outputs", num_outputs)
-    inputs = keras.Input(shape=input_shape, name="features")
-    x = _mlp_body(
-        inputs,
-        units=units,
-        activation=activation,
-        dropout=dropout,
-        batch_norm=batch_norm,
-        l1=l1,
-        l2=l2,
-    )
+    body = {k: v for k, v in locals().items() if k not in ("num_outputs", "input_shape")}
+    inputs = keras.Input(shape=_checked(input_shape), name="features")
+    x = _mlp_body(inputs, **body)
     outputs = keras.layers.Dense(num_outputs, dtype="float32", name="prediction")(x)
     return keras.Model(inputs, outputs, name="mlp_regressor")
