@@ -166,3 +166,13 @@ def test_chief_and_two_workers_run_every_trial_once(tmp_path):
     assert (tmp_path / "best.json").exists()
     assert "best keywords" in outputs["chief"]
     assert np.isfinite(json.loads((tmp_path / "best.json").read_text())["score"])
+
+
+@pytest.mark.parametrize("kind", ["bayesian", "grid"])
+def test_bayesian_and_grid_tuners(kind, tmp_path):
+    best = zoo.tune("perceptron", tuner=kind, max_trials=3, epochs=1, directory=tmp_path, verbose=0)
+    assert set(best) == {"input_shape", "l2", "learning_rate"}
+    assert 1e-3 <= best["learning_rate"] <= 1e-1
+    rows = (tmp_path / "trials.csv").read_text().strip().splitlines()[1:]
+    assert 1 <= len(rows) <= 3
+    zoo.build("perceptron", **best)
