@@ -78,6 +78,20 @@ def test_fit_to_model_input_shapes():
         zoo.data.load("mnist_5k", input_shape=(100,))
 
 
+def test_first_load_in_a_fresh_process_resizes_a_registered_set():
+    """``load`` must know the registered names before deciding a name is a user path."""
+    import subprocess
+    import sys
+
+    code = (
+        "import zoo; s = zoo.data.load('mnist_5k', input_shape=(32, 32, 3)); "
+        "print(tuple(next(iter(s.train))[0].shape[1:]))"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.strip().endswith("(32, 32, 3)")
+
+
 def test_unknown_dataset_suggests():
     with pytest.raises(UnknownDatasetError, match="mnist_5k"):
         zoo.data.load("mnist5k")

@@ -143,6 +143,7 @@ def load(
     by 255; models that carry their own preprocessing pass ``False``.
     """
 
+    _ensure_loaded()  # the registered names must be known before telling them from paths
     if (
         input_shape is not None
         and len(input_shape) == 3
