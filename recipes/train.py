@@ -11,13 +11,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import zoo
+from zoo.artifacts import jsonable, write_atomic
 from zoo.errors import InvalidArgumentError
 
 
@@ -30,19 +30,6 @@ class TrainResult:
     metrics: dict[str, float]
     out_dir: Path
     files: dict[str, Path] = field(default_factory=dict)
-
-
-def _write_atomic(path: Path, write) -> None:
-    """Write through a temporary file in the same folder, then rename: never half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def train(
@@ -122,17 +109,17 @@ def train(
         "epochs_run": len(history.get("loss", [])),
         "batch_size": batch_size,
         "seed": seed,
-        "builder_keywords": {k: list(v) if isinstance(v, tuple) else v for k, v in kw.items()},
+        "builder_keywords": jsonable(kw),
         "train_seconds": round(train_seconds, 3),
         "metrics": metrics,
         "versions": _versions(),
     }
-    _write_atomic(files["model"], lambda p: model.save(p))
-    _write_atomic(files["history"], lambda p: p.write_text(json.dumps(history, indent=2)))
+    write_atomic(files["model"], lambda p: model.save(p))
+    write_atomic(files["history"], lambda p: p.write_text(json.dumps(history, indent=2)))
     from recipes.plots import plot_history
 
-    _write_atomic(files["plot"], lambda p: plot_history(history, p, title=f"{name} on {dataset}"))
-    _write_atomic(files["metrics"], lambda p: p.write_text(json.dumps(report, indent=2)))
+    write_atomic(files["plot"], lambda p: plot_history(history, p, title=f"{name} on {dataset}"))
+    write_atomic(files["metrics"], lambda p: p.write_text(json.dumps(report, indent=2)))
     return TrainResult(model, history, metrics, out, files)
 
 

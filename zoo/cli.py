@@ -102,8 +102,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     import zoo
+    from zoo.artifacts import jsonable
 
-    directory = Path(args.dir) if args.dir else Path("saved_models") / args.name / "tuning"
+    directory = Path(args.dir) if args.dir else zoo.tuning.default_directory(args.name)
     best = zoo.tune(
         args.name,
         args.dataset,
@@ -124,10 +125,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     print()
     print((directory / "trials.csv").read_text().rstrip())
     print()
-    print(
-        "best keywords: "
-        + json.dumps({k: list(v) if isinstance(v, tuple) else v for k, v in best.items()})
-    )
+    print("best keywords: " + json.dumps(jsonable(best)))
     print(f"saved to {directory}/: trials.csv, best.json")
     return 0
 

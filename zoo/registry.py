@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from zoo._typecheck import TypeMismatch, coerce, describe
+from zoo.artifacts import jsonable
 from zoo.errors import InvalidArgumentError, UnknownModelError
 
 # --------------------------------------------------------------------------- tasks
@@ -147,9 +148,9 @@ class Entry:
             "tags": list(self.tags),
             "input": self.input_spec(),
             "output": self.output_spec(),
-            "defaults": {k: _jsonable(v) for k, v in self.defaults().items()},
+            "defaults": {k: jsonable(v) for k, v in self.defaults().items()},
             "compile": compile_cfg,
-            "search_space": {k: _jsonable(v) for k, v in self.search_space.items()},
+            "search_space": {k: jsonable(v) for k, v in self.search_space.items()},
             "exports": list(self.exports),
             "recipe": {
                 "dataset": self.dataset,
@@ -163,14 +164,6 @@ def _describe_obj(v: Any) -> Any:
     if isinstance(v, (list, tuple)):
         return [_describe_obj(x) for x in v]
     return getattr(v, "name", None) or type(v).__name__
-
-
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, tuple):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, dict):
-        return {k: _jsonable(x) for k, x in v.items()}
-    return v
 
 
 _REGISTRY: dict[str, Entry] = {}

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import zoo
+from zoo.artifacts import jsonable, write_atomic
 from zoo.errors import InvalidArgumentError
 from zoo.registry import COMPILE_KEYWORDS, Entry, get_entry
 
@@ -173,6 +174,11 @@ def _make_tuner(kind: str, hm: Any, **kw: Any) -> Any:
     return LoggedTuner(hm, max_trials=max_trials, **kw)
 
 
+def default_directory(name: str) -> Path:
+    """Where ``tune`` keeps a search and its reports unless told otherwise."""
+    return Path("saved_models") / name / "tuning"
+
+
 def is_chief() -> bool:
     """True unless this process is a KerasTuner worker (``KERASTUNER_TUNER_ID`` != chief)."""
     return os.environ.get("KERASTUNER_TUNER_ID", "chief") == "chief"
@@ -215,7 +221,7 @@ def tune(
         raise InvalidArgumentError(f"{name} declares no search space; nothing to tune.")
     epochs = epochs or min(entry.epochs, 10)
     batch_size = batch_size or entry.batch_size
-    directory = Path(directory) if directory else Path("saved_models") / name / "tuning"
+    directory = Path(directory) if directory else default_directory(name)
     keras.utils.set_random_seed(seed)
 
     raw = zoo.data.load_raw(dataset or entry.dataset, seed=seed)
@@ -253,10 +259,6 @@ def tune(
     return best
 
 
-def _jsonable(v: Any) -> Any:
-    return list(v) if isinstance(v, tuple) else v
-
-
 def _write_reports(search: Any, entry: Entry, directory: Path, best: dict[str, Any]) -> None:
     """``trials.csv`` (one row per trial) and ``best.json``, each written atomically."""
     trials = sorted(search.oracle.trials.values(), key=lambda t: t.trial_id)
@@ -266,24 +268,31 @@ def _write_reports(search: Any, entry: Entry, directory: Path, best: dict[str, A
         row = {"trial_id": t.trial_id, "status": t.status, "score": t.score}
         row.update({k: t.hyperparameters.values.get(k) for k in keys})
         rows.append(row)
-    directory.mkdir(parents=True, exist_ok=True)
-    tmp = directory / ".trials.csv.tmp"
-    with open(tmp, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["trial_id", "status", "score", *keys])
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, directory / "trials.csv")
+
+    def write_trials(path: Path) -> None:
+        with open(path, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=["trial_id", "status", "score", *keys])
+            writer.writeheader()
+            writer.writerows(rows)
+
+    write_atomic(directory / "trials.csv", write_trials)
     best_trial = search.oracle.get_best_trials(1)[0]
     report = {
         "model": entry.name,
         "objective": search.oracle.objective.name,
         "score": best_trial.score,
         "trial_id": best_trial.trial_id,
-        "keywords": {k: _jsonable(v) for k, v in best.items()},
+        "keywords": jsonable(best),
     }
-    tmp = directory / ".best.json.tmp"
-    tmp.write_text(json.dumps(report, indent=2))
-    os.replace(tmp, directory / "best.json")
+    write_atomic(directory / "best.json", lambda p: p.write_text(json.dumps(report, indent=2)))
 
 
-__all__ = ["TUNERS", "draw", "hypermodel", "is_chief", "tune", "validate_space"]
+__all__ = [
+    "TUNERS",
+    "default_directory",
+    "draw",
+    "hypermodel",
+    "is_chief",
+    "tune",
+    "validate_space",
+]

@@ -263,12 +263,11 @@ def split_arrays(
     """
     from sklearn.model_selection import train_test_split
 
+    n_test, n_val = round(test_fraction * len(x)), round(val_fraction * len(x))
     if stratify:
         counts = np.unique(y, return_counts=True)[1]
-        n_small = min(round(test_fraction * len(x)), round(val_fraction * len(x)))
-        stratify = counts.min() >= 3 and n_small >= len(counts)
+        stratify = counts.min() >= 3 and min(n_test, n_val) >= len(counts)
     strat = y if stratify else None
-    n_test, n_val = round(test_fraction * len(x)), round(val_fraction * len(x))
     x_rest, x_test, y_rest, y_test = train_test_split(
         x, y, test_size=n_test, random_state=1234, stratify=strat
     )

@@ -178,8 +178,7 @@ def load_csv(path: Path, *, seed: int = 0, label_column: str = "label") -> RawSp
             raise DataFormatError(f"{path}, row {rowno}: empty {label_column!r}.")
     numeric = [_number(v) for v in raw_labels]
     is_regression = all(v is not None for v in numeric) and any(
-        float(v) != int(v)
-        for v in numeric  # type: ignore[arg-type]
+        v != int(v) for v in numeric if v is not None
     )
     if is_regression:
         y = np.asarray(numeric, dtype="float32").reshape(-1, 1)

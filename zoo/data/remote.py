@@ -21,21 +21,29 @@ DOWNLOAD_HOST = "storage.googleapis.com"
 PROBE_TIMEOUT_S = 3.0
 
 
+_HELD_OUT_TEST = ("train[:90%]", "train[90%:]", "test")
+
+
 @dataclass(frozen=True)
 class RemoteSpec:
+    """A downloadable dataset; ``name`` is its tensorflow-datasets name too."""
+
     name: str
-    tfds_name: str
     task: str
     modality: str
     element_shape: tuple
-    splits: tuple[str, str, str]
-    num_classes: int | None = None
-    keras_loader: str | None = None  # attribute of keras.datasets
-    keras_files: tuple[str, ...] = ()  # paths under $KERAS_HOME/datasets
+    num_classes: int
+    summary: str
+    splits: tuple[str, str, str] = _HELD_OUT_TEST  # train / validation / test
+    keras_files: tuple[str, ...] = ()  # under $KERAS_HOME/datasets: keras.datasets.<name>
     keras_url: str | None = None
     resize: tuple[int, int] | None = None  # variable-size images are resized on load
     pixel_range: float | None = 255.0
-    summary: str = ""
+
+    @property
+    def keras_loader(self) -> str | None:
+        """The ``keras.datasets`` module that reads the cached files, if any."""
+        return self.name if self.keras_files else None
 
 
 _KERAS_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
@@ -50,69 +58,37 @@ SPECS = {
     s.name: s
     for s in [
         RemoteSpec(
-            "mnist",
-            "mnist",
-            "classification",
-            "image",
-            (28, 28, 1),
-            ("train[:90%]", "train[90%:]", "test"),
-            10,
-            "mnist",
-            ("mnist.npz",),
-            _KERAS_URL + "mnist.npz",
-            summary="MNIST, 60k + 10k handwritten digits.",
+            "mnist", "classification", "image", (28, 28, 1), 10,
+            "MNIST, 60k + 10k handwritten digits.",
+            keras_files=("mnist.npz",),
+            keras_url=_KERAS_URL + "mnist.npz",
         ),
         RemoteSpec(
-            "fashion_mnist",
-            "fashion_mnist",
-            "classification",
-            "image",
-            (28, 28, 1),
-            ("train[:90%]", "train[90%:]", "test"),
-            10,
-            "fashion_mnist",
-            tuple(f"fashion-mnist/{f}" for f in _FASHION),
-            _KERAS_URL + "fashion-mnist/",
-            summary="Fashion-MNIST, 60k + 10k 28x28 clothing images "
+            "fashion_mnist", "classification", "image", (28, 28, 1), 10,
+            "Fashion-MNIST, 60k + 10k 28x28 clothing images "
             "(Debian's dataset-fashion-mnist ships it).",
+            keras_files=tuple(f"fashion-mnist/{f}" for f in _FASHION),
+            keras_url=_KERAS_URL + "fashion-mnist/",
         ),
         RemoteSpec(
-            "cifar10",
-            "cifar10",
-            "classification",
-            "image",
-            (32, 32, 3),
-            ("train[:90%]", "train[90%:]", "test"),
-            10,
-            "cifar10",
-            ("cifar-10-batches-py-target",),
-            "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
-            summary="CIFAR-10, 50k + 10k 32x32 colour images in 10 classes.",
+            "cifar10", "classification", "image", (32, 32, 3), 10,
+            "CIFAR-10, 50k + 10k 32x32 colour images in 10 classes.",
+            keras_files=("cifar-10-batches-py-target",),
+            keras_url="https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
         ),
         RemoteSpec(
-            "imdb_reviews",
-            "imdb_reviews",
-            "binary",
-            "text",
-            (),
-            ("train[:90%]", "train[90%:]", "test"),
-            2,
+            "imdb_reviews", "binary", "text", (), 2,
+            "IMDB movie reviews as raw text, positive vs negative.",
             pixel_range=None,
-            summary="IMDB movie reviews as raw text, positive vs negative.",
         ),
         RemoteSpec(
-            "tf_flowers",
-            "tf_flowers",
-            "classification",
-            "image",
-            (224, 224, 3),
-            ("train[:80%]", "train[80%:90%]", "train[90%:]"),
-            5,
+            "tf_flowers", "classification", "image", (224, 224, 3), 5,
+            "3,670 flower photos in 5 classes (resized to 224x224).",
+            splits=("train[:80%]", "train[80%:90%]", "train[90%:]"),
             resize=(224, 224),
-            summary="3,670 flower photos in 5 classes (resized to 224x224).",
         ),
     ]
-}
+}  # fmt: skip
 
 
 def keras_home() -> Path:
@@ -156,9 +132,9 @@ def _unavailable(spec: RemoteSpec) -> DatasetUnavailableError:
         f"Dataset {spec.name!r} is not on this machine and {DOWNLOAD_HOST} cannot be reached "
         "(offline). Provide a local copy, then rerun:",
         f"  - tensorflow-datasets: on a machine with network run "
-        f"`python -c \"import tensorflow_datasets as tfds; tfds.load('{spec.tfds_name}')\"` "
-        f"and copy its ~/tensorflow_datasets/{spec.tfds_name}/ folder to "
-        f"{tfds_data_dir() / spec.tfds_name}/ (or set TFDS_DATA_DIR).",
+        f"`python -c \"import tensorflow_datasets as tfds; tfds.load('{spec.name}')\"` "
+        f"and copy its ~/tensorflow_datasets/{spec.name}/ folder to "
+        f"{tfds_data_dir() / spec.name}/ (or set TFDS_DATA_DIR).",
     ]
     if spec.keras_files and spec.keras_url:
         where = ", ".join(str(keras_home() / "datasets" / f) for f in spec.keras_files)
@@ -206,7 +182,7 @@ def _from_tfds(spec: RemoteSpec, builder, *, seed: int) -> RawSplits:
             return x, tf.cast(y, tf.float32)
 
         train, val, test = (d.map(to_float) for d in (train, val, test))
-    info = _info(spec, f"tensorflow-datasets {spec.tfds_name} ({builder.data_dir})", names)
+    info = _info(spec, f"tensorflow-datasets {spec.name} ({builder.data_dir})", names)
     for key, split, ds in zip(("train", "validation", "test"), spec.splits, (train, val, test)):
         try:
             info.sizes[key] = int(builder.info.splits[split].num_examples)
@@ -231,7 +207,7 @@ def _from_keras(spec: RemoteSpec, *, seed: int) -> RawSplits:
     x = x.reshape((-1, *spec.element_shape))
     x_test = x_test.reshape((-1, *spec.element_shape))
     y, y_test = y.reshape(-1).astype("int32"), y_test.reshape(-1).astype("int32")
-    (xtr, ytr), (xva, yva), _ = _train_val(x, y, seed)
+    (xtr, ytr), (xva, yva) = _train_val(x, y, seed)
     info = _info(spec, f"keras.datasets.{spec.keras_loader} ({keras_home()})", None)
     info.sizes = {"train": len(xtr), "validation": len(xva), "test": len(x_test)}
 
@@ -242,17 +218,18 @@ def _from_keras(spec: RemoteSpec, *, seed: int) -> RawSplits:
 
 
 def _train_val(x, y, seed):
+    """Stratified train / validation split of keras's training arrays (test stays official)."""
     from sklearn.model_selection import train_test_split
 
     xtr, xva, ytr, yva = train_test_split(x, y, test_size=0.1, random_state=seed, stratify=y)
-    return (xtr, ytr), (xva, yva), None
+    return (xtr, ytr), (xva, yva)
 
 
 def load_remote(spec: RemoteSpec, *, seed: int = 0) -> RawSplits:
     """Local tfds copy, then keras cache, then a download if reachable, else a fast error."""
     import tensorflow_datasets as tfds
 
-    builder = tfds.builder(spec.tfds_name, data_dir=str(tfds_data_dir()), try_gcs=False)
+    builder = tfds.builder(spec.name, data_dir=str(tfds_data_dir()), try_gcs=False)
     if builder.is_prepared():
         return _from_tfds(spec, builder, seed=seed)
     if _keras_cached(spec):
