@@ -68,9 +68,7 @@ def train(
     if isinstance(strategy, str):
         strategy = zoo.distribute.strategy(strategy)
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
-        model = zoo.build(name, compile=False, **kw)
-        model = zoo.data.with_normalization(model, info)
-        zoo.compile_model(model, entry, **compile_kw)
+        model = zoo.data.build_for_data(entry, info, kw, compile_kw)
     splits = zoo.data.pipeline(
         raw, batch_size=batch_size, input_shape=model.input_shape[1:], seed=seed
     )

@@ -117,10 +117,9 @@ def hypermodel(name: str, *, dataset_info: Any = None, **fixed: Any) -> Any:
                 if key not in fixed:
                     kwargs[key] = draw(hp, entry, key, spec)
             compile_kw = {k: kwargs.pop(k) for k in list(kwargs) if k in COMPILE_KEYWORDS}
-            model = zoo.build(entry.name, compile=False, **kwargs)
-            if dataset_info is not None:
-                model = zoo.data.with_normalization(model, dataset_info)
-            return zoo.compile_model(model, entry, **compile_kw)
+            if dataset_info is None:
+                return zoo.build(entry.name, **kwargs, **compile_kw)
+            return zoo.data.build_for_data(entry, dataset_info, kwargs, compile_kw)
 
     return ZooHyperModel(name=name)
 

@@ -13,9 +13,10 @@ from zoo.data.core import (
     pipeline,
     register_dataset,
 )
-from zoo.data.fit import model_keywords, with_normalization
+from zoo.data.fit import build_for_data, model_keywords, with_normalization
 
 __all__ = [
+    "build_for_data",
     "DatasetInfo",
     "RawSplits",
     "Splits",

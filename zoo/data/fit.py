@@ -7,6 +7,7 @@ trained and a model tuned on the same data are built the same way.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from zoo.data.core import DatasetInfo
@@ -40,6 +41,24 @@ def model_keywords(entry: Any, info: DatasetInfo, overrides: dict | None = None)
             flat = len(defaults["input_shape"]) == 1
             kw["input_shape"] = (math.prod(shape),) if flat else shape
     return kw
+
+
+def build_for_data(
+    entry: Any,
+    info: DatasetInfo,
+    keywords: Mapping[str, Any],
+    compile_keywords: Mapping[str, Any] | None = None,
+) -> Any:
+    """Build ``entry`` bare, put the data's normalization inside, then compile.
+
+    The order matters: compiling before wrapping would compile a model that is
+    then thrown away. Recipes and tuning both build through here.
+    """
+    from zoo.registry import build, compile_model
+
+    model = build(entry.name, compile=False, **keywords)
+    model = with_normalization(model, info)
+    return compile_model(model, entry, **(compile_keywords or {}))
 
 
 def with_normalization(model: Any, info: DatasetInfo) -> Any:
