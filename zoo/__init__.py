@@ -20,6 +20,7 @@ from zoo.errors import (
     UnknownModelError,
     ZooError,
 )
+from zoo.exporting import ExportError, ParityError, export
 from zoo.registry import build, compile_model, get_entry, info, list_models, register
 from zoo.tuning import hypermodel, tune
 
@@ -32,11 +33,14 @@ __all__ = [
     "ShapeMismatchError",
     "UnknownDatasetError",
     "UnknownModelError",
+    "ExportError",
+    "ParityError",
     "ZooError",
     "build",
     "compile_model",
     "data",
     "distribute",
+    "export",
     "get_entry",
     "hypermodel",
     "info",

@@ -130,6 +130,46 @@ def cmd_tune(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import zoo
+    from zoo.errors import InvalidArgumentError
+
+    source = Path(args.model)
+    if source.suffix != ".keras":
+        zoo.get_entry(args.model)  # an unknown name fails here with suggestions
+        source = Path("saved_models") / args.model / "model.keras"
+        if not source.is_file():
+            raise InvalidArgumentError(
+                f"No trained model at {source}: run `zoo train {args.model}` first, "
+                "or pass the path of a .keras file."
+            )
+    quantize = [None if q == "float32" else q for q in (args.quantize or ["float32"])]
+    report = zoo.export(
+        source,
+        args.out,
+        formats=args.formats.split(","),
+        quantize=quantize,
+        dataset=args.dataset,
+        int8_io=args.int8_io,
+        name=args.name,
+    )
+    print(f"exported to {report.out_dir}/ (SavedModel version {report.version})")
+    for art in report.manifest["artifacts"].values():
+        par = art["parity"]
+        agree = par.get("top1_agreement")
+        extra = f", top-1 agreement {agree:.4f}" if agree is not None else ""
+        if "accuracy" in par:
+            extra += f", accuracy {par['accuracy']:.4f} (Keras {par['accuracy_keras']:.4f})"
+        print(
+            f"  {art['path']:<32} {art['size_bytes'] / 1e6:8.2f} MB  "
+            f"max |diff| {par['max_abs_diff']:.2e}{extra}"
+        )
+    print(f"  {report.files['manifest'].name}")
+    return 0
+
+
 def cmd_datasets(args: argparse.Namespace) -> int:
     import zoo
 
@@ -225,6 +265,27 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dir", help="search folder (default: saved_models/NAME/tuning)")
     s.add_argument("--overwrite", action="store_true", help="start over instead of resuming")
     s.set_defaults(func=cmd_tune)
+
+    s = sub.add_parser("export", help="export a trained model: SavedModel, TFLite, ONNX")
+    s.add_argument(
+        "model", help="a registered name (exports saved_models/NAME/model.keras) or a .keras file"
+    )
+    s.add_argument("--out", help="output folder (default: saved_models/NAME)")
+    s.add_argument(
+        "--formats",
+        default="saved_model,tflite,onnx",
+        help="comma-separated: saved_model, tflite, onnx",
+    )
+    s.add_argument(
+        "--quantize",
+        action="append",
+        choices=("float32", "dynamic", "float16", "int8"),
+        help="TFLite variant; repeat for several (default: float32)",
+    )
+    s.add_argument("--dataset", help="calibration and parity data (default: the model's recipe)")
+    s.add_argument("--int8-io", action="store_true", help="int8 TFLite inputs and outputs")
+    s.add_argument("--name", help="artifact name (default: the model's)")
+    s.set_defaults(func=cmd_export)
 
     s = sub.add_parser("datasets", help="list registered datasets")
     s.set_defaults(func=cmd_datasets)

@@ -67,8 +67,9 @@ COMPILE_KEYWORDS: dict[str, Any] = {
     "jit_compile": "auto",
 }
 
-#: Export formats a card may claim.
+#: Export formats and TFLite quantizations a card may claim (see ``zoo.exporting``).
 EXPORT_FORMATS = ("saved_model", "tflite", "onnx")
+QUANTIZATIONS = ("dynamic", "float16", "int8")
 
 
 # --------------------------------------------------------------------------- entries
@@ -88,6 +89,9 @@ class Entry:
     batch_size: int = 32
     tags: tuple[str, ...] = ()
     exports: tuple[str, ...] = ("saved_model", "tflite")
+    quantizations: tuple[str, ...] = QUANTIZATIONS
+    export_tolerance: float = 1e-5
+    preprocessing: str = ""
     search_space: Mapping[str, Any] = field(default_factory=dict)
     test_overrides: Mapping[str, Any] = field(default_factory=dict)
     compile_defaults: Mapping[str, Any] = field(default_factory=dict)
@@ -118,11 +122,13 @@ class Entry:
 
     def input_spec(self) -> dict[str, Any]:
         d = self.defaults()
+        spec: dict[str, Any] = {"shape": None, "dtype": None}
         if "input_shape" in d:
-            return {"shape": [None, *d["input_shape"]], "dtype": "float32"}
-        if "sequence_length" in d:
-            return {"shape": [None, d["sequence_length"]], "dtype": "int32"}
-        return {"shape": None, "dtype": None}
+            spec = {"shape": [None, *d["input_shape"]], "dtype": "float32"}
+        elif "sequence_length" in d:
+            spec = {"shape": [None, d["sequence_length"]], "dtype": "int32"}
+        spec["preprocessing"] = self.preprocessing
+        return spec
 
     def output_spec(self) -> dict[str, Any]:
         d = self.defaults()
@@ -152,6 +158,8 @@ class Entry:
             "compile": compile_cfg,
             "search_space": {k: jsonable(v) for k, v in self.search_space.items()},
             "exports": list(self.exports),
+            "quantizations": list(self.quantizations) if "tflite" in self.exports else [],
+            "export_tolerance": self.export_tolerance,
             "recipe": {
                 "dataset": self.dataset,
                 "epochs": self.epochs,
@@ -180,6 +188,9 @@ def register(
     batch_size: int = 32,
     tags: Iterable[str] = (),
     exports: Iterable[str] = ("saved_model", "tflite"),
+    quantizations: Iterable[str] = QUANTIZATIONS,
+    export_tolerance: float = 1e-5,
+    preprocessing: str = "",
     search_space: Mapping[str, Any] | None = None,
     test_overrides: Mapping[str, Any] | None = None,
     compile_defaults: Mapping[str, Any] | None = None,
@@ -198,6 +209,9 @@ def register(
             batch_size=batch_size,
             tags=tags,
             exports=exports,
+            quantizations=quantizations,
+            export_tolerance=export_tolerance,
+            preprocessing=preprocessing,
             search_space=search_space,
             test_overrides=test_overrides,
             compile_defaults=compile_defaults,
@@ -230,10 +244,16 @@ def register_builder(name: str, builder: Callable[..., Any], **facts: Any) -> En
     unknown = set(exports) - set(EXPORT_FORMATS)
     if unknown:
         raise InvalidArgumentError(f"Unknown export format(s) {sorted(unknown)} for {name!r}.")
+    quants = tuple(facts.pop("quantizations", QUANTIZATIONS) or ())
+    if set(quants) - set(QUANTIZATIONS):
+        raise InvalidArgumentError(
+            f"Unknown quantization(s) {sorted(set(quants) - set(QUANTIZATIONS))} for {name!r}."
+        )
     entry = Entry(
         name=name,
         builder=builder,
         exports=exports,
+        quantizations=quants,
         tags=tuple(facts.pop("tags", ()) or ()),
         search_space=dict(facts.pop("search_space", None) or {}),
         test_overrides=dict(facts.pop("test_overrides", None) or {}),
@@ -446,6 +466,7 @@ __all__ = [
     "COMPILE_KEYWORDS",
     "EXPORT_FORMATS",
     "Entry",
+    "QUANTIZATIONS",
     "TASK_DEFAULTS",
     "build",
     "compile_model",
