@@ -378,7 +378,9 @@ def export(
         raise InvalidArgumentError(
             f"Unknown export format(s) {sorted(unknown)}; choose from {list(FORMATS)}."
         )
-    variants = _normalize_quantize(quantize, formats) if "tflite" in formats else []
+    variants = _normalize_quantize(quantize, formats)
+    if "tflite" not in formats:
+        variants = []
     name = name or report.get("model") or model.name
     entry = _entry_or_none(name)
     if tolerance is None:
@@ -414,6 +416,7 @@ def export(
     xs, ys = _cast_inputs(model, val[0]), val[1]
     reference = _keras_predict(model, xs)
 
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     _clean_stale_staging(out)
     staging = Path(tempfile.mkdtemp(dir=out, prefix=f"{_STAGING_PREFIX}{os.getpid()}-"))
@@ -430,8 +433,12 @@ def export(
             manifest["artifacts"][key]["path"] = os.path.relpath(path, out)
         write_atomic(out / "export.json", lambda p: p.write_text(json.dumps(manifest, indent=2)))
         files["manifest"] = out / "export.json"
-    finally:
+    except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        if created and not any(out.iterdir()):
+            out.rmdir()  # leave no trace of a failed first export
+        raise
+    shutil.rmtree(staging, ignore_errors=True)
     return ExportReport(out_dir=out, version=version, files=files, manifest=manifest)
 
 
