@@ -3,6 +3,7 @@
 Uses only ``zoo``'s public API; ``zoo`` itself never imports ``recipes``.
 """
 
+from recipes.recipe import Recipe, get
 from recipes.train import TrainResult, train
 
-__all__ = ["TrainResult", "train"]
+__all__ = ["Recipe", "TrainResult", "get", "train"]

@@ -9,6 +9,7 @@ progress bar, evaluates on the held-out test split and writes
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import time
@@ -18,7 +19,6 @@ from typing import Any
 
 import zoo
 from zoo.artifacts import jsonable, write_atomic
-from zoo.errors import InvalidArgumentError
 
 
 @dataclass
@@ -39,43 +39,74 @@ def train(
     epochs: int | None = None,
     batch_size: int | None = None,
     learning_rate: float | None = None,
+    augment: str | None = "default",
+    fine_tune_layers: int | None = None,
+    fine_tune_epochs: int | None = None,
+    fine_tune_lr: float | None = None,
     out_dir: str | os.PathLike | None = None,
     seed: int = 0,
     verbose: int | str = "auto",
     overrides: dict[str, Any] | None = None,
     strategy: Any = None,
 ) -> TrainResult:
-    """Train registry entry ``name`` with its default recipe and any overrides."""
+    """Train registry entry ``name`` with its recipe (``recipes.get(name)``) and any overrides.
+
+    ``augment``: a ``recipes.augment`` name, ``"none"``, or ``"default"`` (the
+    recipe's). ``fine_tune_layers`` > 0 adds phase 2 for transfer models.
+    """
     import keras
 
+    from recipes.augment import augmentation
+    from recipes.recipe import get as get_recipe
+    from recipes.transfer import continue_fine_tuning
+
     entry = zoo.get_entry(name)
-    dataset = dataset or entry.dataset
-    epochs = entry.epochs if epochs is None else epochs
-    batch_size = entry.batch_size if batch_size is None else batch_size
-    if epochs < 1:
-        raise InvalidArgumentError(f"epochs must be at least 1, got {epochs}.")
+    changes: dict[str, Any] = {
+        "dataset": dataset,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "fine_tune_layers": fine_tune_layers,
+        "fine_tune_epochs": fine_tune_epochs,
+        "fine_tune_lr": fine_tune_lr,
+    }
+    if augment != "default":
+        changes["augment"] = augment
+    recipe = get_recipe(name).replace(**changes)
     overrides = dict(overrides or {})
     if learning_rate is not None:
         overrides["learning_rate"] = learning_rate
     compile_kw = {
         k: overrides.pop(k) for k in list(overrides) if k in zoo.registry.COMPILE_KEYWORDS
     }
+    from zoo.models.transfer import check_weights
+
+    check_weights(name, overrides.get("weights", entry.defaults().get("weights")))  # fail fast
     keras.utils.set_random_seed(seed)
 
-    raw = zoo.data.load_raw(dataset, seed=seed)
+    raw = zoo.data.load_raw(recipe.dataset, seed=seed)
     info = raw.info
     kw = zoo.data.model_keywords(entry, info, overrides)
     if isinstance(strategy, str):
         strategy = zoo.distribute.strategy(strategy)
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         model = zoo.data.build_for_data(entry, info, kw, compile_kw)
+    input_shape = model.input_shape[1:]
+    augmenter = None
+    if recipe.augment is not None and info.modality == "image":
+        value_range = (0.0, 255.0) if entry.raw_pixels else (0.0, 1.0)
+        augmenter = augmentation(recipe.augment, input_shape, value_range=value_range, seed=seed)
     splits = zoo.data.pipeline(
-        raw, batch_size=batch_size, input_shape=model.input_shape[1:], seed=seed
+        raw,
+        batch_size=recipe.batch_size,
+        input_shape=input_shape,
+        rescale=not entry.raw_pixels,
+        augment=augmenter,
+        seed=seed,
     )
 
     callbacks = [
         keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=max(5, epochs // 4), restore_best_weights=True
+            monitor="val_loss", patience=max(5, recipe.epochs // 4), restore_best_weights=True
         ),
         keras.callbacks.TerminateOnNaN(),
     ]
@@ -83,15 +114,33 @@ def train(
     hist = model.fit(
         splits.train,
         validation_data=splits.val,
-        epochs=epochs,
+        epochs=recipe.epochs,
         callbacks=callbacks,
         shuffle=False,  # the tf.data pipeline already reshuffles every epoch
         verbose=verbose,
     )
-    train_seconds = time.perf_counter() - start
     history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+    phases = {"phase1_epochs": len(history.get("loss", []))}
+    if recipe.fine_tune_layers:
+        tuned = continue_fine_tuning(
+            model,
+            splits.train,
+            splits.val,
+            initial_epoch=phases["phase1_epochs"],
+            fine_tune_epochs=recipe.fine_tune_epochs,
+            fine_tune_layers=recipe.fine_tune_layers,
+            fine_tune_lr=recipe.fine_tune_lr,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
+        for k, vals in tuned.history.items():
+            history.setdefault(k, [float("nan")] * phases["phase1_epochs"]).extend(vals)
+        phases.update(fine_tune_lr=tuned.fine_tune_lr, unfrozen_layers=len(tuned.unfrozen))
+    train_seconds = time.perf_counter() - start
     test = model.evaluate(splits.test, verbose=0, return_dict=True)
     metrics = {f"test_{k}": float(v) for k, v in test.items()}
+    epochs = recipe.epochs + (recipe.fine_tune_epochs if recipe.fine_tune_layers else 0)
+    dataset = recipe.dataset
 
     out = Path(out_dir) if out_dir is not None else Path("saved_models") / name
     files = {
@@ -103,9 +152,11 @@ def train(
     report = {
         "model": name,
         "dataset": info.to_dict(),
+        "recipe": dataclasses.asdict(recipe),
         "epochs_planned": epochs,
         "epochs_run": len(history.get("loss", [])),
-        "batch_size": batch_size,
+        "phases": phases,
+        "batch_size": recipe.batch_size,
         "seed": seed,
         "builder_keywords": jsonable(kw),
         "train_seconds": round(train_seconds, 3),

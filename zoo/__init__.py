@@ -18,6 +18,7 @@ from zoo.errors import (
     ShapeMismatchError,
     UnknownDatasetError,
     UnknownModelError,
+    WeightsUnavailableError,
     ZooError,
 )
 from zoo.exporting import ExportError, ParityError, export
@@ -33,6 +34,7 @@ __all__ = [
     "ShapeMismatchError",
     "UnknownDatasetError",
     "UnknownModelError",
+    "WeightsUnavailableError",
     "ExportError",
     "ParityError",
     "ZooError",

@@ -85,6 +85,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         batch_size=args.batch_size,
         learning_rate=args.lr,
+        augment=args.augment,
+        fine_tune_layers=args.fine_tune_layers,
+        fine_tune_epochs=args.fine_tune_epochs,
+        fine_tune_lr=args.fine_tune_lr,
         out_dir=args.out,
         seed=args.seed,
         overrides=_parse_sets(args.set),
@@ -254,6 +258,19 @@ def build_parser() -> argparse.ArgumentParser:
     _run_arguments(s, set_help="builder or compile keyword, e.g. --set units=[256,128]")
     s.add_argument("--lr", type=float, help="learning rate")
     s.add_argument("--out", help="output folder (default: saved_models/NAME)")
+    s.add_argument(
+        "--augment",
+        default="default",
+        choices=("default", "none", "keras", "cifar"),
+        help="augmentation pipeline (default: the recipe's)",
+    )
+    s.add_argument(
+        "--fine-tune-layers",
+        type=int,
+        help="transfer models: unfreeze this many top backbone layers in phase 2",
+    )
+    s.add_argument("--fine-tune-epochs", type=int, help="phase 2 epochs")
+    s.add_argument("--fine-tune-lr", type=float, help="phase 2 learning rate (default: lr/10)")
     s.add_argument("--strategy", choices=KINDS, help="tf.distribute strategy (default: none)")
     s.set_defaults(func=cmd_train)
 

@@ -38,3 +38,7 @@ class DataFormatError(ZooError, ValueError):
 
 class ShapeMismatchError(ZooError, ValueError):
     """Data whose shape does not fit the model's input."""
+
+
+class WeightsUnavailableError(ZooError, RuntimeError):
+    """Pretrained weights that are neither cached nor downloadable right now."""

@@ -448,6 +448,20 @@ def _entry_or_none(name: str) -> Any:
     return zoo.get_entry(name) if name in zoo.list_models() else None
 
 
+def _run(runner, path: Path, model: Any, xs: list[np.ndarray]) -> np.ndarray:
+    """Run an artifact; a runtime that cannot load or run it is an ExportError."""
+    try:
+        return runner(path, model, xs)
+    except ZooError:
+        raise
+    except Exception as exc:
+        kind = runner.__name__.removeprefix("_run_")
+        raise ExportError(
+            f"The {kind} artifact was written but its runtime cannot run it, so nothing was "
+            f"kept: {type(exc).__name__}: {str(exc)[:600]}"
+        ) from exc
+
+
 def _produce(model, name, staging, formats, variants, rep, int8_io, xs, ys, reference, tol):
     """Write every artifact into ``staging`` and measure it; raise on a parity failure."""
     import keras
@@ -458,16 +472,21 @@ def _produce(model, name, staging, formats, variants, rep, int8_io, xs, ys, refe
         path = staging / "saved_model"
         model.export(str(path), format="tf_saved_model", verbose=False)
         artifacts["saved_model"] = path
-        figures["saved_model"] = parity(reference, _run_saved_model(path, model, xs), ys)
+        figures["saved_model"] = parity(reference, _run(_run_saved_model, path, model, xs), ys)
     if variants:
         static = _needs_static_batch(model)
-        src = staging / "tflite_source"
-        signature = None
-        if static:
-            signature = [
-                keras.InputSpec(shape=(1, *t.shape[1:]), dtype=str(t.dtype)) for t in model.inputs
-            ]
-        model.export(str(src), format="tf_saved_model", verbose=False, input_signature=signature)
+        src = artifacts.get("saved_model")  # the serving SavedModel converts as it is ...
+        if static or src is None:  # ... unless the RNN loops need a static batch
+            src = staging / "tflite_source"
+            signature = None
+            if static:
+                signature = [
+                    keras.InputSpec(shape=(1, *t.shape[1:]), dtype=str(t.dtype))
+                    for t in model.inputs
+                ]
+            model.export(
+                str(src), format="tf_saved_model", verbose=False, input_signature=signature
+            )
         jobs = []
         rep_file = None
         if rep is not None:
@@ -490,7 +509,7 @@ def _produce(model, name, staging, formats, variants, rep, int8_io, xs, ys, refe
         for job in jobs:
             path = Path(job["out"])
             artifacts[job["key"]] = path
-            figures[job["key"]] = parity(reference, _run_tflite(path, model, xs), ys)
+            figures[job["key"]] = parity(reference, _run(_run_tflite, path, model, xs), ys)
             figures[job["key"]]["batch"] = 1 if static else "dynamic"
     if "onnx" in formats:
         path = staging / f"{name}.onnx"
@@ -501,7 +520,7 @@ def _produce(model, name, staging, formats, variants, rep, int8_io, xs, ys, refe
         except Exception as exc:
             raise ExportError(f"ONNX conversion failed: {type(exc).__name__}: {exc}") from exc
         artifacts["onnx"] = path
-        figures["onnx"] = parity(reference, _run_onnx(path, model, xs), ys)
+        figures["onnx"] = parity(reference, _run(_run_onnx, path, model, xs), ys)
     for key, fig in figures.items():
         if key in ("saved_model", "onnx", "tflite") and fig["max_abs_diff"] > tol:
             raise ParityError(

@@ -92,9 +92,11 @@ class Entry:
     quantizations: tuple[str, ...] = QUANTIZATIONS
     export_tolerance: float = 1e-5
     preprocessing: str = ""
+    raw_pixels: bool = False  # takes 0-255 pixels: the data pipeline must not rescale
     search_space: Mapping[str, Any] = field(default_factory=dict)
     test_overrides: Mapping[str, Any] = field(default_factory=dict)
     compile_defaults: Mapping[str, Any] = field(default_factory=dict)
+    extra_card: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def parameters(self) -> dict[str, inspect.Parameter]:
@@ -128,6 +130,7 @@ class Entry:
         elif "sequence_length" in d:
             spec = {"shape": [None, d["sequence_length"]], "dtype": "int32"}
         spec["preprocessing"] = self.preprocessing
+        spec["raw_pixels"] = self.raw_pixels
         return spec
 
     def output_spec(self) -> dict[str, Any]:
@@ -165,6 +168,7 @@ class Entry:
                 "epochs": self.epochs,
                 "batch_size": self.batch_size,
             },
+            **{k: jsonable(v) for k, v in self.extra_card.items()},
         }
 
 
@@ -191,6 +195,7 @@ def register(
     quantizations: Iterable[str] = QUANTIZATIONS,
     export_tolerance: float = 1e-5,
     preprocessing: str = "",
+    raw_pixels: bool = False,
     search_space: Mapping[str, Any] | None = None,
     test_overrides: Mapping[str, Any] | None = None,
     compile_defaults: Mapping[str, Any] | None = None,
@@ -212,6 +217,7 @@ def register(
             quantizations=quantizations,
             export_tolerance=export_tolerance,
             preprocessing=preprocessing,
+            raw_pixels=raw_pixels,
             search_space=search_space,
             test_overrides=test_overrides,
             compile_defaults=compile_defaults,
@@ -258,6 +264,7 @@ def register_builder(name: str, builder: Callable[..., Any], **facts: Any) -> En
         search_space=dict(facts.pop("search_space", None) or {}),
         test_overrides=dict(facts.pop("test_overrides", None) or {}),
         compile_defaults=dict(facts.pop("compile_defaults", None) or {}),
+        extra_card=dict(facts.pop("extra_card", None) or {}),
         **facts,
     )
     _REGISTRY[name] = entry

@@ -227,7 +227,13 @@ def tune(
     pinned = zoo.data.model_keywords(entry, raw.info, dict(fixed or {}))
     hm = hypermodel(name, dataset_info=raw.info, **pinned)
     input_shape = pinned.get("input_shape", entry.defaults().get("input_shape"))
-    splits = zoo.data.pipeline(raw, batch_size=batch_size, input_shape=input_shape, seed=seed)
+    splits = zoo.data.pipeline(
+        raw,
+        batch_size=batch_size,
+        input_shape=input_shape,
+        rescale=not entry.raw_pixels,
+        seed=seed,
+    )
 
     search = _make_tuner(
         tuner,

@@ -133,6 +133,7 @@ def load(
     shuffle_buffer: int = 10_000,
     cache: bool = True,
     seed: int = 0,
+    augment: Callable | None = None,
     **options: Any,
 ) -> Splits:
     """Train / validation / test ``tf.data`` pipelines for a dataset name or a path.
@@ -141,6 +142,8 @@ def load(
     resizes or converts channels where that is unambiguous, and raises
     :class:`ShapeMismatchError` otherwise. ``rescale`` divides 0-255 pixels
     by 255; models that carry their own preprocessing pass ``False``.
+    ``augment`` (a callable on a batch of images, such as a Sequential of
+    Keras random layers) runs on the training split only, after caching.
     """
 
     _ensure_loaded()  # the registered names must be known before telling them from paths
@@ -160,6 +163,7 @@ def load(
         shuffle_buffer=shuffle_buffer,
         cache=cache,
         seed=seed,
+        augment=augment,
     )
 
 
@@ -172,6 +176,7 @@ def pipeline(
     shuffle_buffer: int = 10_000,
     cache: bool = True,
     seed: int = 0,
+    augment: Callable | None = None,
 ) -> Splits:
     """Batched pipelines from a loader's unbatched splits (see :func:`load`)."""
     import tensorflow as tf
@@ -199,7 +204,10 @@ def pipeline(
             ds = ds.cache()
         if training:
             ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-        return ds.batch(batch_size).prefetch(autotune)
+        ds = ds.batch(batch_size)
+        if training and augment is not None:  # after the cache, so every epoch draws anew
+            ds = ds.map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=autotune)
+        return ds.prefetch(autotune)
 
     return Splits(
         train=build(raw.train, True),

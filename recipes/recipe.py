@@ -1,0 +1,84 @@
+"""A recipe per registry entry: what ``zoo train NAME`` does unless told otherwise.
+
+The entry's card gives the dataset, epochs and batch size; the table below
+adds what only training needs (augmentation, fine-tuning phases). Every field
+can be overridden from Python (``recipes.get(name).replace(...)``) and the CLI.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import zoo
+from zoo.errors import InvalidArgumentError
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How to train one entry."""
+
+    name: str
+    dataset: str
+    epochs: int
+    batch_size: int
+    augment: str | None = None  # a recipes.augment name, or None
+    fine_tune_layers: int = 0  # transfer: backbone layers unfrozen in phase 2 (0: no phase 2)
+    fine_tune_epochs: int = 0
+    fine_tune_lr: float | None = None  # default: a tenth of phase 1's
+
+    def replace(self, **changes: Any) -> Recipe:
+        """A copy with ``changes``; ``None`` values keep the recipe's own."""
+        fields = {f.name for f in dataclasses.fields(self)}
+        unknown = set(changes) - fields
+        if unknown:
+            raise InvalidArgumentError(
+                f"Unknown recipe field(s) {sorted(unknown)}; valid: {sorted(fields)}."
+            )
+        keep_none = {"augment"}  # augment=None is a choice ("none"), not "keep"
+        clean = {k: v for k, v in changes.items() if v is not None or k in keep_none}
+        if clean.get("augment") == "none":
+            clean["augment"] = None
+        out = dataclasses.replace(self, **clean)
+        out.validate()
+        return out
+
+    def validate(self) -> None:
+        if self.epochs < 1:
+            raise InvalidArgumentError(f"epochs must be at least 1, got {self.epochs}.")
+        if self.batch_size < 1:
+            raise InvalidArgumentError(f"batch_size must be at least 1, got {self.batch_size}.")
+        if self.fine_tune_layers < 0 or self.fine_tune_epochs < 0:
+            raise InvalidArgumentError("fine_tune_layers and fine_tune_epochs must be >= 0.")
+        if self.fine_tune_layers and not self.fine_tune_epochs:
+            raise InvalidArgumentError(
+                "fine_tune_layers is set but fine_tune_epochs is 0; give both."
+            )
+        if self.augment is not None:
+            from recipes.augment import AUGMENTATIONS
+
+            if self.augment not in AUGMENTATIONS:
+                raise InvalidArgumentError(
+                    f"Unknown augmentation {self.augment!r}; choose one of "
+                    f"{sorted(AUGMENTATIONS)} or 'none'."
+                )
+
+
+def _table() -> dict[str, dict[str, Any]]:
+    """What each entry's recipe adds to its card (transfer entries share one row)."""
+    table: dict[str, dict[str, Any]] = {"cifar10_cnn": {"augment": "cifar"}}
+    for name in zoo.list_models(tag="transfer"):
+        table[name] = {"augment": "keras", "fine_tune_layers": 20, "fine_tune_epochs": 5}
+    if "vgg16_transfer" in table:
+        table["vgg16_transfer"]["fine_tune_layers"] = 4  # VGG16's last conv block
+    return table
+
+
+def get(name: str) -> Recipe:
+    """The default recipe of registry entry ``name``."""
+    entry = zoo.get_entry(name)
+    base = Recipe(
+        name=name, dataset=entry.dataset, epochs=entry.epochs, batch_size=entry.batch_size
+    )
+    return base.replace(**_table().get(name, {}))
