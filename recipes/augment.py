@@ -34,8 +34,11 @@ def _cifar_set(shape, value_range, seed):
     return [
         L.RandomFlip("horizontal", seed=seed),
         L.RandomRotation(10 / 360, fill_mode="constant", seed=seed + 1),
-        L.ZeroPadding2D(4),
-        L.RandomCrop(h, w, seed=seed + 2),
+        # pad 4 + random crop back to h x w == a shift of up to 4 pixels with zero fill;
+        # as a translation it is also the identity at inference, which RandomCrop is not
+        L.RandomTranslation(
+            4 / h, 4 / w, fill_mode="constant", interpolation="nearest", seed=seed + 2
+        ),
         L.RandomBrightness(0.2, value_range=value_range, seed=seed + 3),
         L.RandomContrast(0.2, value_range=value_range, seed=seed + 4),
     ]

@@ -96,6 +96,13 @@ def recompile(model: Any, learning_rate: float) -> None:
     model.compile_from_config(config)
 
 
+def _xy(train: Any) -> dict[str, Any]:
+    """``fit`` arguments from a dataset or an ``(x, y)`` tuple of arrays."""
+    if isinstance(train, tuple):
+        return {"x": train[0], "y": train[1]}
+    return {"x": train}
+
+
 def fine_tune(
     model: Any,
     train: Any,
@@ -108,12 +115,15 @@ def fine_tune(
     callbacks: Sequence[Any] = (),
     verbose: Any = "auto",
 ) -> FineTuneResult:
-    """Phase 1 (head on the frozen backbone) then phase 2 (top layers unfrozen, lower LR)."""
+    """Phase 1 (head on the frozen backbone) then phase 2 (top layers unfrozen, lower LR).
+
+    ``train`` and ``val`` are datasets or ``(x, y)`` tuples.
+    """
     if epochs < 1 or fine_tune_epochs < 1:
         raise InvalidArgumentError("epochs and fine_tune_epochs must both be at least 1.")
     find_backbone(model)  # fail before training, not after phase 1
     h1 = model.fit(
-        train, validation_data=val, epochs=epochs, callbacks=list(callbacks), verbose=verbose
+        **_xy(train), validation_data=val, epochs=epochs, callbacks=list(callbacks), verbose=verbose
     )
     history = {k: [float(v) for v in vals] for k, vals in h1.history.items()}
     done = len(history.get("loss", []))
@@ -154,7 +164,7 @@ def continue_fine_tuning(
     unfrozen = unfreeze_top(model, fine_tune_layers)
     recompile(model, fine_tune_lr)
     h2 = model.fit(
-        train,
+        **_xy(train),
         validation_data=val,
         initial_epoch=initial_epoch,
         epochs=initial_epoch + fine_tune_epochs,

@@ -147,8 +147,8 @@ def test_fine_tune_phase_two(tmp_path):
 
     result = fine_tune(
         model,
-        x,
-        y,
+        (x, y),
+        (x, y),
         epochs=2,
         fine_tune_epochs=2,
         fine_tune_layers=n,
