@@ -3,7 +3,8 @@
 Uses only ``zoo``'s public API; ``zoo`` itself never imports ``recipes``.
 """
 
+from recipes.evaluate import evaluate_model
 from recipes.recipe import Recipe, get
-from recipes.train import TrainResult, train
+from recipes.train import TrainingDivergedError, TrainResult, train
 
-__all__ = ["Recipe", "TrainResult", "get", "train"]
+__all__ = ["Recipe", "TrainResult", "TrainingDivergedError", "evaluate_model", "get", "train"]

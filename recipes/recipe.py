@@ -14,6 +14,8 @@ from typing import Any
 import zoo
 from zoo.errors import InvalidArgumentError
 
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -23,7 +25,10 @@ class Recipe:
     dataset: str
     epochs: int
     batch_size: int
+    schedule: str = "constant"  # a recipes.schedules name
     augment: str | None = None  # a recipes.augment name, or None
+    class_weight: str | None = None  # "balanced": inverse class frequency
+    precision: str = "float32"  # or mixed_bfloat16 / mixed_float16 (slow on CPU: FACTS.md)
     fine_tune_layers: int = 0  # transfer: backbone layers unfrozen in phase 2 (0: no phase 2)
     fine_tune_epochs: int = 0
     fine_tune_lr: float | None = None  # default: a tenth of phase 1's
@@ -54,6 +59,20 @@ class Recipe:
         if self.fine_tune_layers and not self.fine_tune_epochs:
             raise InvalidArgumentError(
                 "fine_tune_layers is set but fine_tune_epochs is 0; give both."
+            )
+        from recipes.schedules import SCHEDULES
+
+        if self.schedule not in SCHEDULES:
+            raise InvalidArgumentError(
+                f"Unknown schedule {self.schedule!r}; choose one of {list(SCHEDULES)}."
+            )
+        if self.class_weight not in (None, "balanced"):
+            raise InvalidArgumentError(
+                f"class_weight must be 'balanced' or None, got {self.class_weight!r}."
+            )
+        if self.precision not in PRECISIONS:
+            raise InvalidArgumentError(
+                f"Unknown precision {self.precision!r}; choose one of {list(PRECISIONS)}."
             )
         if self.augment is not None:
             from recipes.augment import AUGMENTATIONS

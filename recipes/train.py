@@ -1,17 +1,26 @@
 """Train a registry entry on a dataset and write its artifacts.
 
-``train("mnist_mlp")`` uses the entry's default recipe (its card's dataset,
-epochs and batch size), fits the model's input to the data, trains with a
-progress bar, evaluates on the held-out test split and writes
-``model.keras``, ``history.json``, ``history.png`` and ``metrics.json``.
+``train("mnist_mlp")`` follows the entry's recipe (``recipes.get``): dataset,
+epochs, batch size, schedule, augmentation, fine-tuning phases. It fits the
+model's input to the data, trains with the standard callbacks, evaluates on
+the held-out test split and writes, under ``saved_models/NAME/``:
+``model.keras``, ``history.json``, ``history.png``, ``metrics.json`` (test
+metrics and the full evaluation report), ``confusion_matrix.png``
+(classifiers), ``training_log.csv`` and ``checkpoints/best.keras``.
+
+A run killed midway resumes with ``resume=True`` (``zoo train ... --resume``)
+from the last epoch-end backup and stops at the planned number of epochs.
 """
 
 from __future__ import annotations
 
 import contextlib
+import csv
 import dataclasses
 import json
+import math
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +28,11 @@ from typing import Any
 
 import zoo
 from zoo.artifacts import jsonable, write_atomic
+from zoo.errors import InvalidArgumentError, ZooError
+
+
+class TrainingDivergedError(ZooError, RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
 @dataclass
@@ -30,6 +44,7 @@ class TrainResult:
     metrics: dict[str, float]
     out_dir: Path
     files: dict[str, Path] = field(default_factory=dict)
+    report: dict[str, Any] = field(default_factory=dict)
 
 
 def train(
@@ -39,11 +54,16 @@ def train(
     epochs: int | None = None,
     batch_size: int | None = None,
     learning_rate: float | None = None,
+    schedule: str | None = None,
     augment: str | None = "default",
+    class_weight: str | None = None,
+    precision: str | None = None,
     fine_tune_layers: int | None = None,
     fine_tune_epochs: int | None = None,
     fine_tune_lr: float | None = None,
     out_dir: str | os.PathLike | None = None,
+    resume: bool = False,
+    tensorboard: bool = False,
     seed: int = 0,
     verbose: int | str = "auto",
     overrides: dict[str, Any] | None = None,
@@ -52,19 +72,23 @@ def train(
     """Train registry entry ``name`` with its recipe (``recipes.get(name)``) and any overrides.
 
     ``augment``: a ``recipes.augment`` name, ``"none"``, or ``"default"`` (the
-    recipe's). ``fine_tune_layers`` > 0 adds phase 2 for transfer models.
+    recipe's). ``schedule``: a ``recipes.schedules`` name. ``class_weight``:
+    ``"balanced"`` weighs classes by inverse frequency. ``precision``:
+    ``float32``, ``mixed_bfloat16`` or ``mixed_float16``. ``fine_tune_layers``
+    > 0 adds phase 2 for transfer models.
     """
     import keras
 
-    from recipes.augment import augmentation
     from recipes.recipe import get as get_recipe
-    from recipes.transfer import continue_fine_tuning
 
     entry = zoo.get_entry(name)
     changes: dict[str, Any] = {
         "dataset": dataset,
         "epochs": epochs,
         "batch_size": batch_size,
+        "schedule": schedule,
+        "class_weight": class_weight,
+        "precision": precision,
         "fine_tune_layers": fine_tune_layers,
         "fine_tune_epochs": fine_tune_epochs,
         "fine_tune_lr": fine_tune_lr,
@@ -72,6 +96,10 @@ def train(
     if augment != "default":
         changes["augment"] = augment
     recipe = get_recipe(name).replace(**changes)
+    if recipe.class_weight is not None and entry.task not in ("classification", "binary"):
+        raise InvalidArgumentError("class_weight applies to classifiers only.")
+    out = Path(out_dir) if out_dir is not None else Path("saved_models") / name
+    _prepare_out_dir(out, resume)
     overrides = dict(overrides or {})
     if learning_rate is not None:
         overrides["learning_rate"] = learning_rate
@@ -84,8 +112,28 @@ def train(
     keras.utils.set_random_seed(seed)
 
     raw = zoo.data.load_raw(recipe.dataset, seed=seed)
+    with _precision(recipe.precision):
+        return _run(entry, recipe, raw, overrides, compile_kw, out, strategy, tensorboard,
+                    seed, verbose)  # fmt: skip
+
+
+def _run(entry, recipe, raw, overrides, compile_kw, out, strategy, tensorboard, seed, verbose):
+
+    from recipes import callbacks as cbs
+    from recipes.augment import augmentation
+    from recipes.schedules import make_schedule
+    from recipes.transfer import continue_fine_tuning
+
     info = raw.info
     kw = zoo.data.model_keywords(entry, info, overrides)
+    steps = math.ceil(max(1, info.sizes.get("train", 1)) / recipe.batch_size)
+    if recipe.schedule != "constant":
+        base_lr = compile_kw.get("learning_rate") or entry.compile_config().get(
+            "learning_rate", 1e-3
+        )
+        compile_kw["learning_rate"] = make_schedule(
+            recipe.schedule, float(base_lr), steps * recipe.epochs
+        )
     if isinstance(strategy, str):
         strategy = zoo.distribute.strategy(strategy)
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
@@ -103,54 +151,59 @@ def train(
         augment=augmenter,
         seed=seed,
     )
+    weights = _class_weights(raw.train, info) if recipe.class_weight else None
 
-    callbacks = [
-        keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=max(5, recipe.epochs // 4), restore_best_weights=True
-        ),
-        keras.callbacks.TerminateOnNaN(),
-    ]
     start = time.perf_counter()
-    hist = model.fit(
+    model.fit(
         splits.train,
         validation_data=splits.val,
         epochs=recipe.epochs,
-        callbacks=callbacks,
+        callbacks=cbs.standard(
+            out,
+            epochs=recipe.epochs,
+            reduce_lr=recipe.schedule == "constant",
+            tensorboard=tensorboard,
+        ),
+        class_weight=weights,
         shuffle=False,  # the tf.data pipeline already reshuffles every epoch
         verbose=verbose,
     )
-    history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
-    phases = {"phase1_epochs": len(history.get("loss", []))}
+    _check_finite(model, out)
+    phases: dict[str, Any] = {"phase1_epochs": recipe.epochs}
     if recipe.fine_tune_layers:
         tuned = continue_fine_tuning(
             model,
             splits.train,
             splits.val,
-            initial_epoch=phases["phase1_epochs"],
+            initial_epoch=recipe.epochs,
             fine_tune_epochs=recipe.fine_tune_epochs,
             fine_tune_layers=recipe.fine_tune_layers,
             fine_tune_lr=recipe.fine_tune_lr,
-            callbacks=callbacks,
+            callbacks=cbs.standard(
+                out, epochs=recipe.fine_tune_epochs, tensorboard=tensorboard, phase="phase2"
+            ),
             verbose=verbose,
         )
-        for k, vals in tuned.history.items():
-            history.setdefault(k, [float("nan")] * phases["phase1_epochs"]).extend(vals)
+        _check_finite(model, out)
         phases.update(fine_tune_lr=tuned.fine_tune_lr, unfrozen_layers=len(tuned.unfrozen))
     train_seconds = time.perf_counter() - start
+    history = _read_log(out / "training_log.csv")
+
     test = model.evaluate(splits.test, verbose=0, return_dict=True)
     metrics = {f"test_{k}": float(v) for k, v in test.items()}
-    epochs = recipe.epochs + (recipe.fine_tune_epochs if recipe.fine_tune_layers else 0)
-    dataset = recipe.dataset
+    from recipes.evaluate import evaluate, plot_confusion_matrix
 
-    out = Path(out_dir) if out_dir is not None else Path("saved_models") / name
+    evaluation = evaluate(model, splits.test, task=entry.task, class_names=info.class_names)
+    epochs = recipe.epochs + (recipe.fine_tune_epochs if recipe.fine_tune_layers else 0)
     files = {
         "model": out / "model.keras",
         "history": out / "history.json",
         "plot": out / "history.png",
         "metrics": out / "metrics.json",
+        "log": out / "training_log.csv",
     }
     report = {
-        "model": name,
+        "model": entry.name,
         "dataset": info.to_dict(),
         "recipe": dataclasses.asdict(recipe),
         "epochs_planned": epochs,
@@ -161,15 +214,91 @@ def train(
         "builder_keywords": jsonable(kw),
         "train_seconds": round(train_seconds, 3),
         "metrics": metrics,
+        "evaluation": evaluation,
         "versions": _versions(),
     }
     write_atomic(files["model"], lambda p: model.save(p))
     write_atomic(files["history"], lambda p: p.write_text(json.dumps(history, indent=2)))
     from recipes.plots import plot_history
 
-    write_atomic(files["plot"], lambda p: plot_history(history, p, title=f"{name} on {dataset}"))
+    title = f"{entry.name} on {recipe.dataset}"
+    write_atomic(files["plot"], lambda p: plot_history(history, p, title=title))
+    if "confusion_matrix" in evaluation:
+        files["confusion"] = out / "confusion_matrix.png"
+        write_atomic(files["confusion"], lambda p: plot_confusion_matrix(evaluation, p, title))
     write_atomic(files["metrics"], lambda p: p.write_text(json.dumps(report, indent=2)))
-    return TrainResult(model, history, metrics, out, files)
+    shutil.rmtree(out / "backup", ignore_errors=True)  # the run is complete: nothing to resume
+    return TrainResult(model, history, metrics, out, files, report)
+
+
+def _prepare_out_dir(out: Path, resume: bool) -> None:
+    """A fresh run clears the last run's backup and log; a resumed run needs them."""
+    backup, log = out / "backup", out / "training_log.csv"
+    if resume:
+        if not backup.is_dir():
+            raise InvalidArgumentError(
+                f"Nothing to resume in {out}/ (no backup/ folder): the last run there finished "
+                "or never started. Run again without --resume."
+            )
+        return
+    shutil.rmtree(backup, ignore_errors=True)
+    log.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _precision(policy: str):
+    """Set Keras's global dtype policy for the build and fit, and put it back after."""
+    import keras
+
+    before = keras.config.dtype_policy().name
+    keras.config.set_dtype_policy(policy)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(before)
+
+
+def _class_weights(train: Any, info: Any) -> dict[int, float]:
+    """Inverse-frequency ("balanced") weights from the training labels."""
+    import numpy as np
+    from sklearn.utils.class_weight import compute_class_weight
+
+    y = np.asarray([int(np.asarray(label).reshape(-1)[0]) for _, label in train])
+    classes = np.unique(y)
+    weights = compute_class_weight("balanced", classes=classes, y=y)
+    return {int(c): float(w) for c, w in zip(classes, weights)}
+
+
+def _check_finite(model: Any, out: Path) -> None:
+    """After TerminateOnNaN stopped a run: say so, keep the last good checkpoint."""
+    history = getattr(model, "history", None)
+    losses = (history.history.get("loss", []) if history is not None else []) or []
+    if all(math.isfinite(v) for v in losses):
+        return
+    best = out / "checkpoints" / "best.keras"
+    kept = f"The last good checkpoint is {best}." if best.exists() else "No epoch finished cleanly."
+    raise TrainingDivergedError(
+        f"Training stopped: the loss became NaN/inf at epoch {len(losses)}. {kept} Lower the "
+        "learning rate (--lr), add gradient clipping (--set clipnorm=1.0) or check the data "
+        "for NaNs."
+    )
+
+
+def _read_log(path: Path) -> dict[str, list[float]]:
+    """The full history from the CSV log, across a resumed run's processes and both phases."""
+    if not path.exists():
+        return {}
+    rows: dict[int, dict[str, str]] = {}
+    with path.open() as f:
+        for row in csv.DictReader(f):
+            rows[int(row.pop("epoch"))] = row  # a replayed epoch keeps its last row
+    history: dict[str, list[float]] = {}
+    keys = sorted({k for r in rows.values() for k in r})
+    for epoch in sorted(rows):
+        for k in keys:
+            value = rows[epoch].get(k)
+            history.setdefault(k, []).append(float(value) if value not in (None, "") else math.nan)
+    return history
 
 
 def _versions() -> dict[str, str]:

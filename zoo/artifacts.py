@@ -29,3 +29,24 @@ def jsonable(v: Any) -> Any:
     if isinstance(v, dict):
         return {k: jsonable(x) for k, x in v.items()}
     return v
+
+
+def trained_model_path(name_or_path: str | os.PathLike) -> Path:
+    """``saved_models/NAME/model.keras`` for a registered name, else the ``.keras`` path given."""
+    from zoo.errors import InvalidArgumentError
+
+    path = Path(name_or_path)
+    if path.suffix == ".keras":
+        if not path.is_file():
+            raise InvalidArgumentError(f"No model file at {str(path)!r}.")
+        return path
+    from zoo.registry import get_entry
+
+    get_entry(str(name_or_path))  # an unknown name fails here with suggestions
+    path = Path("saved_models") / str(name_or_path) / "model.keras"
+    if not path.is_file():
+        raise InvalidArgumentError(
+            f"No trained model at {path}: run `zoo train {name_or_path}` first, "
+            "or pass the path of a .keras file."
+        )
+    return path

@@ -1,0 +1,174 @@
+"""Evaluation reports: the tutorial's "model evaluation" section, computed by scikit-learn.
+
+Classification: accuracy, precision / recall / F1 per class and macro, ROC-AUC,
+confusion matrix (also as a PNG). Regression: MSE, RMSE, MAE, R^2.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def classification_report(
+    y_true: Sequence[int], proba: np.ndarray, class_names: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """Metrics from true labels and predicted probabilities (n, classes) or (n,) / (n, 1)."""
+    from sklearn import metrics as M
+
+    y = np.asarray(y_true).reshape(-1).astype(int)
+    p = np.asarray(proba, dtype="float64")
+    binary = p.ndim == 1 or p.shape[-1] == 1
+    if binary:
+        score = p.reshape(-1)
+        pred = (score > 0.5).astype(int)
+        n_classes = 2
+    else:
+        pred = p.argmax(-1)
+        n_classes = p.shape[-1]
+    labels = list(range(n_classes))
+    names = list(class_names) if class_names is not None else [str(i) for i in labels]
+    prec, rec, f1, support = M.precision_recall_fscore_support(
+        y, pred, labels=labels, zero_division=0
+    )
+    report: dict[str, Any] = {
+        "accuracy": float(M.accuracy_score(y, pred)),
+        "precision_macro": float(np.mean(prec)),
+        "recall_macro": float(np.mean(rec)),
+        "f1_macro": float(np.mean(f1)),
+        "per_class": {
+            names[i]: {
+                "precision": float(prec[i]),
+                "recall": float(rec[i]),
+                "f1": float(f1[i]),
+                "support": int(support[i]),
+            }
+            for i in labels
+        },
+        "confusion_matrix": M.confusion_matrix(y, pred, labels=labels).tolist(),
+        "class_names": names,
+    }
+    present = np.unique(y)
+    try:
+        if binary:
+            report["roc_auc"] = float(M.roc_auc_score(y, score))
+        elif len(present) == n_classes:
+            report["roc_auc"] = float(
+                M.roc_auc_score(y, p / p.sum(-1, keepdims=True), multi_class="ovr")
+            )
+        else:
+            report["roc_auc"] = None  # undefined when a class is absent from the labels
+    except ValueError:
+        report["roc_auc"] = None
+    return report
+
+
+def regression_report(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    from sklearn import metrics as M
+
+    y = np.asarray(y_true, dtype="float64").reshape(len(y_true), -1)
+    p = np.asarray(y_pred, dtype="float64").reshape(len(y_pred), -1)
+    mse = float(M.mean_squared_error(y, p))
+    return {
+        "mse": mse,
+        "rmse": float(np.sqrt(mse)),
+        "mae": float(M.mean_absolute_error(y, p)),
+        "r2": float(M.r2_score(y, p)),
+    }
+
+
+def predict_dataset(model: Any, dataset: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and predictions over a batched ``(x, y)`` dataset, in one pass."""
+    ys, ps = [], []
+    for x, y in dataset:
+        ps.append(np.asarray(model(x, training=False)))
+        ys.append(np.asarray(y))
+    return np.concatenate(ys), np.concatenate(ps)
+
+
+def evaluate(
+    model: Any, dataset: Any, *, task: str, class_names: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """The report for ``task`` (classification, binary, regression) on a batched dataset."""
+    y, p = predict_dataset(model, dataset)
+    if task in ("classification", "binary"):
+        return classification_report(y, p, class_names)
+    return regression_report(y, p)
+
+
+def plot_confusion_matrix(report: dict[str, Any], path: Path, title: str = "") -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cm = np.asarray(report["confusion_matrix"])
+    names = report["class_names"]
+    size = max(4.0, 0.5 * len(names) + 2)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(cm, cmap="Blues")
+    ax.set_xticks(range(len(names)), names, rotation=90 if len(names) > 10 else 0)
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title or f"accuracy {report['accuracy']:.3f}")
+    if len(names) <= 20:
+        for i in range(cm.shape[0]):
+            for j in range(cm.shape[1]):
+                color = "white" if cm[i, j] > cm.max() / 2 else "black"
+                ax.text(j, i, str(cm[i, j]), ha="center", va="center", color=color, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=100)
+    plt.close(fig)
+
+
+def evaluate_model(
+    model_or_name: str | os.PathLike, dataset: str | None = None, *, batch_size: int = 256
+) -> dict[str, Any]:
+    """Evaluate a trained model (a registered name or a ``.keras`` file) on a dataset's test split.
+
+    Merges the report into ``metrics.json`` beside the model (under
+    ``evaluations[dataset]``) and writes ``confusion_matrix_<dataset>.png``.
+    """
+    import json
+
+    import keras
+
+    import zoo
+    import zoo.models  # noqa: F401  - registers the zoo's custom layers
+    from zoo.artifacts import trained_model_path, write_atomic
+    from zoo.errors import InvalidArgumentError
+
+    path = trained_model_path(model_or_name)
+    metrics_path = path.with_name("metrics.json")
+    report = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    dataset = dataset or (report.get("dataset") or {}).get("name")
+    if dataset is None:
+        raise InvalidArgumentError(f"Which data? Pass --dataset: {path} has no training report.")
+    model = keras.saving.load_model(path, safe_mode=True)
+    name = report.get("model") or model.name
+    entry = zoo.get_entry(name) if name in zoo.list_models() else None
+    if entry is not None:
+        task, raw_pixels = entry.task, entry.raw_pixels
+    else:  # a model the zoo did not build: read the task off its output
+        last = model.output_shape[-1]
+        task, raw_pixels = ("classification" if last and last > 1 else "regression"), False
+    splits = zoo.data.load(
+        dataset, batch_size=batch_size, input_shape=model.input_shape[1:], rescale=not raw_pixels
+    )
+    evaluation = evaluate(model, splits.test, task=task, class_names=splits.info.class_names)
+    report.setdefault("evaluations", {})[dataset] = evaluation
+    files = {"metrics": metrics_path}
+    if "confusion_matrix" in evaluation:
+        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in Path(dataset).name)
+        files["confusion"] = path.with_name(f"confusion_matrix_{safe}.png")
+        write_atomic(
+            files["confusion"],
+            lambda p: plot_confusion_matrix(evaluation, p, f"{name} on {dataset}"),
+        )
+    write_atomic(metrics_path, lambda p: p.write_text(json.dumps(report, indent=2)))
+    return {"evaluation": evaluation, "files": files}
