@@ -46,7 +46,10 @@ def standard(
         # kept until the whole run succeeds, so a killed run resumes in either phase
         cbs.append(
             keras.callbacks.BackupAndRestore(
-                str(out / "backup" / phase), save_freq="epoch", delete_checkpoint=False
+                str(out / "backup" / phase),
+                save_freq="epoch",
+                delete_checkpoint=False,
+                double_checkpoint=True,  # a kill while writing leaves the previous copy
             )
         )
     return cbs

@@ -45,7 +45,7 @@ def make_schedule(
         return float(learning_rate)
     if name == "step":
         every = max(1, total_steps // (drops + 1))
-        boundaries = [every * k for k in range(1, drops + 1)]
+        boundaries = [every * k - 1 for k in range(1, drops + 1)]  # step every*k drops
         values = [learning_rate * drop**k for k in range(drops + 1)]
         return S.PiecewiseConstantDecay(boundaries, values)
     if name == "exponential":
