@@ -27,6 +27,8 @@ def sample_targets(entry: zoo.registry.Entry, model, n: int = 4, seed: int = 0) 
     out = model.outputs[0].shape
     if entry.task == "classification":
         return rng.integers(0, out[-1], size=(n,)).astype("int32")
+    if entry.task == "language_model":
+        return rng.integers(0, out[-1], size=(n, *out[1:-1])).astype("int32")
     if entry.task == "binary":
         return rng.integers(0, 2, size=(n, 1)).astype("float32")
     return rng.normal(size=(n, *out[1:])).astype("float32")

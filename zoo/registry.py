@@ -41,7 +41,18 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
         "loss": "mse",
         "metrics": lambda: _regression_metrics(),
     },
+    "language_model": {
+        "optimizer": "adam",
+        "loss": "sparse_categorical_crossentropy",
+        "metrics": lambda: _language_model_metrics(),
+    },
 }
+
+
+def _language_model_metrics() -> list:
+    from zoo.models.sequence import Perplexity
+
+    return [Perplexity()]
 
 
 def _regression_metrics() -> list:
@@ -140,7 +151,13 @@ class Entry:
         if self.task == "binary":
             return {"shape": [None, 1], "meaning": "probability of the positive class"}
         if self.task == "regression":
-            return {"shape": [None, d.get("num_outputs", 1)], "meaning": "predicted values"}
+            width = d.get("num_outputs", d.get("horizon", 1))
+            return {"shape": [None, width], "meaning": "predicted values"}
+        if self.task == "language_model":
+            from zoo.text import VOCAB_SIZE
+
+            seq = d.get("sequence_length")
+            return {"shape": [None, seq, VOCAB_SIZE], "meaning": "next-character probabilities"}
         return {"shape": None, "meaning": self.task}
 
     def card(self) -> dict[str, Any]:

@@ -104,6 +104,7 @@ def list_datasets() -> dict[str, str]:
 def _ensure_loaded() -> None:
     import zoo.data.embedded  # noqa: F401
     import zoo.data.remote  # noqa: F401
+    import zoo.data.sequences  # noqa: F401
 
 
 def load_raw(name_or_path: str, *, seed: int = 0, **options: Any) -> RawSplits:

@@ -1,0 +1,451 @@
+"""Sequence models: RNN / LSTM / GRU / bidirectional and Transformer text classifiers,
+time-series classifiers and a forecaster, and a character-level LSTM language model.
+
+Text models take token ids (``int32``, ``(sequence_length,)``); recipes turn
+raw strings into ids with a ``TextVectorization`` adapted on the training
+split and saved beside the model. RNNs take ``unroll`` (unrolled loops export
+to TFLite with a dynamic batch and quantize to full int8; FACTS.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import keras
+from keras import ops
+
+from zoo.models._blocks import check_positive, check_range, classifier_head
+from zoo.registry import register
+
+Cell = Literal["simple_rnn", "lstm", "gru"]
+_CELLS = {"simple_rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
+
+
+# --------------------------------------------------------------------------- layers
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class TokenAndPositionEmbedding(keras.layers.Layer):
+    """Token embedding plus a learned position embedding (the tutorial's Transformer input)."""
+
+    def __init__(self, sequence_length: int, vocab_size: int, embedding_dim: int, **kwargs):
+        super().__init__(**kwargs)
+        self.sequence_length = sequence_length
+        self.vocab_size = vocab_size
+        self.embedding_dim = embedding_dim
+        self.token = keras.layers.Embedding(vocab_size, embedding_dim, name="token")
+        self.position = keras.layers.Embedding(sequence_length, embedding_dim, name="position")
+
+    def build(self, input_shape):
+        self.token.build(input_shape)
+        self.position.build((self.sequence_length,))
+        self.built = True
+
+    def call(self, x):
+        positions = ops.arange(0, ops.shape(x)[-1], dtype="int32")
+        return self.token(x) + self.position(positions)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape, self.embedding_dim)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "sequence_length": self.sequence_length,
+            "vocab_size": self.vocab_size,
+            "embedding_dim": self.embedding_dim,
+        }
+
+
+def transformer_encoder(x, *, num_heads: int, head_size: int, ff_dim: int, dropout: float, name):
+    """The tutorial's encoder block: attention, dropout, residual, layer norm, Conv1D FF."""
+    width = x.shape[-1]
+    attn = keras.layers.MultiHeadAttention(
+        num_heads=num_heads, key_dim=head_size, dropout=dropout, name=f"{name}_attention"
+    )(x, x)
+    attn = keras.layers.Dropout(dropout, name=f"{name}_attention_dropout")(attn)
+    x = keras.layers.LayerNormalization(epsilon=1e-6, name=f"{name}_norm1")(x + attn)
+    ff = keras.layers.Conv1D(ff_dim, 1, activation="relu", name=f"{name}_ff1")(x)
+    ff = keras.layers.Dropout(dropout, name=f"{name}_ff_dropout")(ff)
+    ff = keras.layers.Conv1D(width, 1, name=f"{name}_ff2")(ff)
+    return keras.layers.LayerNormalization(epsilon=1e-6, name=f"{name}_norm2")(x + ff)
+
+
+# --------------------------------------------------------------------------- text classifiers
+
+_TEXT_SPACE = {
+    "embedding_dim": {"choice": [32, 64, 128]},
+    "dropout": {"float": [0.0, 0.5], "step": 0.1},
+    "learning_rate": {"float": [1e-4, 1e-2], "sampling": "log"},
+}
+_TEXT_FACTS = dict(
+    task="classification",
+    section="Sequence models: text classification",
+    preprocessing="token ids from the TextVectorization vocabulary saved beside the model "
+    "(zoo train adapts it on the training split; zoo predict takes raw text)",
+    dataset="synthetic_reviews",
+    epochs=10,
+    batch_size=32,
+    exports=("saved_model", "tflite", "onnx"),
+    quantizations=("dynamic", "float16"),
+    search_space=_TEXT_SPACE,
+)
+
+
+def _text_input(sequence_length: int, vocab_size: int, embedding_dim: int):
+    check_positive("sequence_length", sequence_length)
+    check_positive("vocab_size", vocab_size)
+    check_positive("embedding_dim", embedding_dim)
+    inputs = keras.Input(shape=(sequence_length,), dtype="int32", name="token_ids")
+    return inputs, keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")(inputs)
+
+
+def _rnn_stack(x, cell: str, units: tuple[int, ...], *, dropout: float, unroll: bool,
+               bidirectional: bool = False):  # fmt: skip
+    check_positive("units", units)
+    check_range("dropout", dropout, 0.0, 1.0)
+    layer_cls = _CELLS[cell]
+    for i, width in enumerate(units, start=1):
+        last = i == len(units)
+        rnn = layer_cls(width, return_sequences=not last, unroll=unroll, name=f"{cell}{i}")
+        if bidirectional:
+            rnn = keras.layers.Bidirectional(rnn, name=f"bi_{cell}{i}")
+        x = rnn(x)
+        if dropout:
+            x = keras.layers.Dropout(dropout, name=f"dropout{i}")(x)
+    return x
+
+
+def _rnn_classifier(name: str, cell: str, *, bidirectional: bool = False, **kw: Any):
+    inputs, x = _text_input(kw["sequence_length"], kw["vocab_size"], kw["embedding_dim"])
+    x = _rnn_stack(x, cell, kw["units"], dropout=kw["dropout"], unroll=kw["unroll"],
+                   bidirectional=bidirectional)  # fmt: skip
+    if kw["dense_units"]:
+        x = keras.layers.Dense(kw["dense_units"], activation="relu", name="dense")(x)
+    return keras.Model(inputs, classifier_head(x, kw["num_classes"]), name=name)
+
+
+_SMALL_TEXT = {"sequence_length": 12, "vocab_size": 60, "embedding_dim": 8}
+
+
+@register("simple_rnn_text", summary="Embedding, SimpleRNN, Dense: the first recurrent text "
+          "classifier.", test_overrides={**_SMALL_TEXT, "units": (8,)},
+          tags=("rnn", "text"), **_TEXT_FACTS)  # fmt: skip
+def simple_rnn_text(
+    *,
+    num_classes: int = 2,
+    vocab_size: int = 20000,
+    sequence_length: int = 200,
+    embedding_dim: int = 128,
+    units: tuple[int, ...] = (64,),
+    dense_units: int = 64,
+    dropout: float = 0.2,
+    unroll: bool = False,
+) -> keras.Model:
+    """A plain recurrent layer: shows vanishing gradients on long texts, next to LSTM/GRU."""
+    return _rnn_classifier("simple_rnn_text", "simple_rnn", **locals())
+
+
+@register("lstm_text", summary="The tutorial's LSTM classifier: Embedding, LSTM 128 (sequences), "
+          "Dropout, LSTM 64, Dropout, Dense 64, softmax.",
+          test_overrides={**_SMALL_TEXT, "units": (8, 4), "dense_units": 4},
+          tags=("rnn", "lstm", "text"), **_TEXT_FACTS)  # fmt: skip
+def lstm_text(
+    *,
+    num_classes: int = 2,
+    vocab_size: int = 20000,
+    sequence_length: int = 200,
+    embedding_dim: int = 128,
+    units: tuple[int, ...] = (128, 64),
+    dense_units: int = 64,
+    dropout: float = 0.2,
+    unroll: bool = False,
+) -> keras.Model:
+    """Stacked LSTMs: gates keep long-range information the SimpleRNN loses."""
+    return _rnn_classifier("lstm_text", "lstm", **locals())
+
+
+@register("gru_text", summary="Embedding, stacked GRUs, Dense: the LSTM's lighter cousin.",
+          test_overrides={**_SMALL_TEXT, "units": (8, 4), "dense_units": 4},
+          tags=("rnn", "gru", "text"), **_TEXT_FACTS)  # fmt: skip
+def gru_text(
+    *,
+    num_classes: int = 2,
+    vocab_size: int = 20000,
+    sequence_length: int = 200,
+    embedding_dim: int = 128,
+    units: tuple[int, ...] = (128, 64),
+    dense_units: int = 64,
+    dropout: float = 0.2,
+    unroll: bool = False,
+) -> keras.Model:
+    """GRUs: two gates instead of three, fewer parameters, similar accuracy."""
+    return _rnn_classifier("gru_text", "gru", **locals())
+
+
+@register("bilstm_text", summary="Embedding, bidirectional LSTMs, Dense: reads the text both ways.",
+          test_overrides={**_SMALL_TEXT, "units": (8, 4), "dense_units": 4},
+          tags=("rnn", "lstm", "bidirectional", "text"), **_TEXT_FACTS)  # fmt: skip
+def bilstm_text(
+    *,
+    num_classes: int = 2,
+    vocab_size: int = 20000,
+    sequence_length: int = 200,
+    embedding_dim: int = 128,
+    units: tuple[int, ...] = (64, 32),
+    dense_units: int = 64,
+    dropout: float = 0.2,
+    unroll: bool = False,
+) -> keras.Model:
+    """A forward and a backward LSTM per layer, concatenated."""
+    return _rnn_classifier("bilstm_text", "lstm", bidirectional=True, **locals())
+
+
+@register("transformer_text", summary="Token + position embedding, the tutorial's Transformer "
+          "encoder blocks, pooling and a softmax head.",
+          test_overrides={**_SMALL_TEXT, "num_heads": 2, "ff_dim": 8, "dense_units": 4},
+          tags=("transformer", "attention", "text"),
+          **{**_TEXT_FACTS, "quantizations": ("dynamic", "float16", "int8"),
+             "search_space": {**_TEXT_SPACE, "num_blocks": {"int": [1, 3]},
+                              "num_heads": {"choice": [2, 4]}}})  # fmt: skip
+def transformer_text(
+    *,
+    num_classes: int = 2,
+    vocab_size: int = 20000,
+    sequence_length: int = 200,
+    embedding_dim: int = 32,
+    num_heads: int = 2,
+    ff_dim: int = 32,
+    num_blocks: int = 1,
+    dense_units: int = 20,
+    dropout: float = 0.1,
+) -> keras.Model:
+    """Self-attention over the whole text at once: no recurrence, parallel over positions."""
+    check_positive("num_heads", num_heads)
+    check_positive("num_blocks", num_blocks)
+    check_range("dropout", dropout, 0.0, 1.0)
+    inputs = keras.Input(shape=(sequence_length,), dtype="int32", name="token_ids")
+    x = TokenAndPositionEmbedding(sequence_length, vocab_size, embedding_dim, name="embed")(inputs)
+    for i in range(num_blocks):
+        x = transformer_encoder(x, num_heads=num_heads, head_size=embedding_dim,
+                                ff_dim=ff_dim, dropout=dropout, name=f"block{i + 1}")  # fmt: skip
+    x = keras.layers.GlobalAveragePooling1D(name="pool")(x)
+    x = keras.layers.Dropout(dropout, name="dropout")(x)
+    if dense_units:
+        x = keras.layers.Dense(dense_units, activation="relu", name="dense")(x)
+        x = keras.layers.Dropout(dropout, name="dense_dropout")(x)
+    return keras.Model(inputs, classifier_head(x, num_classes), name="transformer_text")
+
+
+# --------------------------------------------------------------------------- numeric sequences
+
+_SERIES_FACTS = dict(
+    section="Sequence models: time series",
+    preprocessing="float sequences (timesteps, features), as the dataset gives them",
+    epochs=20,
+    batch_size=32,
+    exports=("saved_model", "tflite", "onnx"),
+    quantizations=("dynamic", "float16"),
+)
+
+
+@register("lstm_timeseries", task="classification", summary="LSTM layers then a softmax: "
+          "classifies whole sequences (default data: synthetic waveforms).",
+          dataset="waveforms", tags=("rnn", "lstm", "timeseries"),
+          test_overrides={"input_shape": (10, 2), "units": (8,), "dense_units": 4},
+          search_space={"dropout": {"float": [0.0, 0.5], "step": 0.1},
+                        "learning_rate": {"float": [1e-4, 1e-2], "sampling": "log"}},
+          **_SERIES_FACTS)  # fmt: skip
+def lstm_timeseries(
+    *,
+    num_classes: int = 3,
+    input_shape: tuple[int, ...] = (128, 1),
+    units: tuple[int, ...] = (64,),
+    dense_units: int = 32,
+    dropout: float = 0.1,
+    unroll: bool = False,
+) -> keras.Model:
+    """The LSTM reads the series step by step; its last state classifies it."""
+    check_positive("input_shape", input_shape)
+    inputs = keras.Input(shape=input_shape, name="series")
+    x = _rnn_stack(inputs, "lstm", units, dropout=dropout, unroll=unroll)
+    if dense_units:
+        x = keras.layers.Dense(dense_units, activation="relu", name="dense")(x)
+    return keras.Model(inputs, classifier_head(x, num_classes), name="lstm_timeseries")
+
+
+@register("transformer_timeseries", task="classification", summary="The tutorial's "
+          "transformer_encoder blocks for time-series classification.",
+          dataset="waveforms", tags=("transformer", "attention", "timeseries"),
+          test_overrides={"input_shape": (10, 2), "head_size": 4, "ff_dim": 4,
+                          "mlp_units": (4,)},
+          search_space={"num_blocks": {"int": [1, 4]},
+                        "dropout": {"float": [0.0, 0.4], "step": 0.1},
+                        "learning_rate": {"float": [1e-4, 1e-2], "sampling": "log"}},
+          **_SERIES_FACTS)  # fmt: skip
+def transformer_timeseries(
+    *,
+    num_classes: int = 3,
+    input_shape: tuple[int, ...] = (128, 1),
+    head_size: int = 32,
+    num_heads: int = 2,
+    ff_dim: int = 16,
+    num_blocks: int = 2,
+    mlp_units: tuple[int, ...] = (64,),
+    dropout: float = 0.1,
+) -> keras.Model:
+    """Self-attention across time steps, pooled over time, then an MLP head."""
+    check_positive("input_shape", input_shape)
+    check_positive("num_blocks", num_blocks)
+    inputs = keras.Input(shape=input_shape, name="series")
+    x = inputs
+    for i in range(num_blocks):
+        x = transformer_encoder(x, num_heads=num_heads, head_size=head_size, ff_dim=ff_dim,
+                                dropout=dropout, name=f"block{i + 1}")  # fmt: skip
+    x = keras.layers.GlobalAveragePooling1D(data_format="channels_last", name="pool")(x)
+    for j, width in enumerate(mlp_units, start=1):
+        x = keras.layers.Dense(width, activation="relu", name=f"mlp{j}")(x)
+        x = keras.layers.Dropout(dropout, name=f"mlp{j}_dropout")(x)
+    return keras.Model(inputs, classifier_head(x, num_classes), name="transformer_timeseries")
+
+
+@register("lstm_forecaster", task="regression", summary="An LSTM that predicts the next values "
+          "of a series from a window of past ones (default data: Google's daily closes).",
+          dataset="goog_prices", tags=("rnn", "lstm", "timeseries", "forecasting"),
+          test_overrides={"input_shape": (10, 1), "units": (8,)},
+          search_space={"dropout": {"float": [0.0, 0.4], "step": 0.1},
+                        "learning_rate": {"float": [1e-4, 1e-2], "sampling": "log"}},
+          **{**_SERIES_FACTS, "export_tolerance": 1e-4})  # fmt: skip
+def lstm_forecaster(
+    *,
+    input_shape: tuple[int, ...] = (30, 1),
+    horizon: int = 1,
+    units: tuple[int, ...] = (64,),
+    dropout: float = 0.0,
+    unroll: bool = False,
+) -> keras.Model:
+    """Window in, ``horizon`` next values out (regression, MSE)."""
+    check_positive("input_shape", input_shape)
+    check_positive("horizon", horizon)
+    inputs = keras.Input(shape=input_shape, name="window")
+    x = _rnn_stack(inputs, "lstm", units, dropout=dropout, unroll=unroll)
+    outputs = keras.layers.Dense(horizon, dtype="float32", name="forecast")(x)
+    return keras.Model(inputs, outputs, name="lstm_forecaster")
+
+
+# --------------------------------------------------------------------------- language model
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class Perplexity(keras.metrics.Mean):
+    """exp(mean token cross-entropy): the language model's metric (lower is better)."""
+
+    def __init__(self, name: str = "perplexity", **kwargs: Any) -> None:
+        super().__init__(name=name, **kwargs)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        ce = keras.losses.sparse_categorical_crossentropy(y_true, y_pred)
+        return super().update_state(ce, sample_weight=sample_weight)
+
+    def result(self):
+        return ops.exp(super().result())
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class CharLanguageModel(keras.Model):
+    """A functional character LSTM with ``generate``: next-character probabilities per step."""
+
+    def __init__(
+        self,
+        sequence_length: int = 100,
+        vocab_size: int = 97,
+        embedding_dim: int = 64,
+        units: tuple[int, ...] = (256,),
+        dropout: float = 0.1,
+        unroll: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        units = tuple(units)
+        inputs = keras.Input(shape=(sequence_length,), dtype="int32", name="char_ids")
+        x = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")(inputs)
+        for i, width in enumerate(units, start=1):
+            x = keras.layers.LSTM(width, return_sequences=True, unroll=unroll, name=f"lstm{i}")(x)
+            if dropout:
+                x = keras.layers.Dropout(dropout, name=f"dropout{i}")(x)
+        outputs = keras.layers.Dense(
+            vocab_size, activation="softmax", dtype="float32", name="next_char"
+        )(x)
+        kwargs.setdefault("name", "char_lstm")
+        super().__init__(inputs, outputs, **kwargs)
+        self.config = {
+            "sequence_length": sequence_length,
+            "vocab_size": vocab_size,
+            "embedding_dim": embedding_dim,
+            "units": list(units),
+            "dropout": dropout,
+            "unroll": unroll,
+        }
+
+    def get_config(self) -> dict[str, Any]:
+        return {**self.config, "name": self.name, "trainable": self.trainable}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> CharLanguageModel:
+        return cls(**config)
+
+    def generate(
+        self, prompt: str, length: int = 200, temperature: float = 1.0, seed: int | None = None
+    ) -> str:
+        """``length`` new characters after ``prompt``, sampled at ``temperature`` (0: greedy)."""
+        import numpy as np
+
+        from zoo.text import decode, encode
+
+        if length < 0 or temperature < 0:
+            raise ValueError("length and temperature must be >= 0.")
+        rng = np.random.default_rng(seed)
+        window = self.config["sequence_length"]
+        ids = list(encode(prompt))
+        out = []
+        for _ in range(length):
+            ctx = ids[-window:]
+            x = np.zeros((1, window), "int32")
+            if ctx:
+                x[0, -len(ctx) :] = ctx  # left-pad so the last position is the newest char
+            probs = np.asarray(self(x, training=False))[0, -1].astype("float64")
+            probs[0] = 0.0  # never emit padding
+            if temperature == 0:
+                nxt = int(np.argmax(probs))
+            else:
+                logits = np.log(np.maximum(probs, 1e-12)) / temperature
+                p = np.exp(logits - logits.max())
+                nxt = int(rng.choice(len(p), p=p / p.sum()))
+            ids.append(nxt)
+            out.append(nxt)
+        return decode(out)
+
+
+@register("char_lstm", task="language_model", summary="A character-level LSTM language model "
+          "with generate(prompt, length, temperature); perplexity is its metric.",
+          section="Sequence models: text generation",
+          preprocessing="character ids from zoo.text.encode (newline and printable ASCII)",
+          dataset="python_docs", epochs=20, batch_size=64, tags=("rnn", "lstm", "generation"),
+          exports=("saved_model", "tflite", "onnx"), quantizations=("dynamic", "float16"),
+          test_overrides={"sequence_length": 12, "embedding_dim": 8, "units": (8,)},
+          search_space={"units": {"choice": [[128], [256], [256, 256]]},
+                        "learning_rate": {"float": [1e-4, 1e-2], "sampling": "log"}})  # fmt: skip
+def char_lstm(
+    *,
+    sequence_length: int = 100,
+    embedding_dim: int = 64,
+    units: tuple[int, ...] = (256,),
+    dropout: float = 0.1,
+    unroll: bool = False,
+) -> keras.Model:
+    """Predicts each next character; ``model.generate("Return the", 200)`` writes text."""
+    from zoo.text import VOCAB_SIZE
+
+    check_positive("sequence_length", sequence_length)
+    check_positive("units", units)
+    check_range("dropout", dropout, 0.0, 1.0)
+    return CharLanguageModel(sequence_length, VOCAB_SIZE, embedding_dim, units, dropout, unroll)
