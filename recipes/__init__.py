@@ -3,8 +3,16 @@
 Uses only ``zoo``'s public API; ``zoo`` itself never imports ``recipes``.
 """
 
-from recipes.evaluate import evaluate_model
+from recipes.evaluate import evaluate_model, predict
 from recipes.recipe import Recipe, get
 from recipes.train import TrainingDivergedError, TrainResult, train
 
-__all__ = ["Recipe", "TrainResult", "TrainingDivergedError", "evaluate_model", "get", "train"]
+__all__ = [
+    "Recipe",
+    "TrainResult",
+    "TrainingDivergedError",
+    "evaluate_model",
+    "get",
+    "predict",
+    "train",
+]

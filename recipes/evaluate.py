@@ -97,7 +97,21 @@ def evaluate(
     y, p = predict_dataset(model, dataset)
     if task in ("classification", "binary"):
         return classification_report(y, p, class_names)
+    if task == "language_model":
+        return language_model_report(y, p)
     return regression_report(y, p)
+
+
+def language_model_report(y_true: np.ndarray, proba: np.ndarray) -> dict[str, float]:
+    """Perplexity (exp of the mean per-token cross-entropy) and per-token accuracy."""
+    y = np.asarray(y_true).reshape(-1).astype(int)
+    p = np.asarray(proba, dtype="float64").reshape(len(y), -1)
+    ce = -np.log(np.maximum(p[np.arange(len(y)), y], 1e-12))
+    return {
+        "perplexity": float(np.exp(ce.mean())),
+        "cross_entropy": float(ce.mean()),
+        "token_accuracy": float(np.mean(p.argmax(-1) == y)),
+    }
 
 
 def plot_confusion_matrix(report: dict[str, Any], path: Path, title: str = "") -> None:
@@ -157,8 +171,18 @@ def evaluate_model(
     else:  # a model the zoo did not build: read the task off its output
         last = model.output_shape[-1]
         task, raw_pixels = ("classification" if last and last > 1 else "regression"), False
-    splits = zoo.data.load(
-        dataset, batch_size=batch_size, input_shape=model.input_shape[1:], rescale=not raw_pixels
+    vectorizer = None
+    from recipes.text import FILENAME, load_vectorizer
+
+    if path.with_name(FILENAME).is_file():
+        vectorizer = load_vectorizer(path.with_name(FILENAME))
+    raw = zoo.data.load_raw(dataset)
+    splits = zoo.data.pipeline(
+        raw,
+        batch_size=batch_size,
+        input_shape=model.input_shape[1:],
+        rescale=not raw_pixels,
+        vectorize=vectorizer,
     )
     evaluation = evaluate(model, splits.test, task=task, class_names=splits.info.class_names)
     report.setdefault("evaluations", {})[dataset] = evaluation
@@ -172,3 +196,43 @@ def evaluate_model(
         )
     write_atomic(metrics_path, lambda p: p.write_text(json.dumps(report, indent=2)))
     return {"evaluation": evaluation, "files": files}
+
+
+def predict(model_or_name: str | os.PathLike, inputs: Any) -> dict[str, Any]:
+    """Predictions of a trained model; raw strings work for text models (vocabulary beside).
+
+    Returns ``{"probabilities": array, "labels": [...] or None, "predicted": [...]}``.
+    """
+    import json
+
+    import keras
+
+    import zoo.models  # noqa: F401
+    from recipes.text import FILENAME, load_vectorizer
+    from zoo.artifacts import trained_model_path
+    from zoo.errors import InvalidArgumentError
+
+    path = trained_model_path(model_or_name)
+    model = keras.saving.load_model(path, safe_mode=True)
+    x = inputs
+    is_text = isinstance(inputs, str) or (
+        isinstance(inputs, (list, tuple)) and inputs and isinstance(inputs[0], str)
+    )
+    if is_text:
+        vocab = path.with_name(FILENAME)
+        if not vocab.is_file():
+            raise InvalidArgumentError(
+                f"{path} has no {FILENAME} beside it, so it cannot read raw text; "
+                "give token ids, or train a text model with zoo train."
+            )
+        texts = [inputs] if isinstance(inputs, str) else list(inputs)
+        x = np.asarray(load_vectorizer(vocab)(np.asarray(texts, dtype=object)))
+    proba = np.asarray(model.predict(np.asarray(x), verbose=0))
+    metrics_path = path.with_name("metrics.json")
+    report = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    labels = (report.get("dataset") or {}).get("class_names")
+    predicted = None
+    if proba.ndim == 2 and proba.shape[-1] > 1:
+        idx = proba.argmax(-1)
+        predicted = [labels[i] if labels else int(i) for i in idx]
+    return {"probabilities": proba, "labels": labels, "predicted": predicted}

@@ -143,12 +143,20 @@ def _run(entry, recipe, raw, overrides, compile_kw, out, strategy, tensorboard, 
     if recipe.augment is not None and info.modality == "image":
         value_range = (0.0, 255.0) if entry.raw_pixels else (0.0, 1.0)
         augmenter = augmentation(recipe.augment, input_shape, value_range=value_range, seed=seed)
+    vectorizer = None
+    if info.modality == "text" and entry.task != "language_model":
+        from recipes.text import adapt_vectorizer
+
+        vectorizer = adapt_vectorizer(
+            raw.train, vocab_size=kw.get("vocab_size", 20000), sequence_length=input_shape[0]
+        )
     splits = zoo.data.pipeline(
         raw,
         batch_size=recipe.batch_size,
         input_shape=input_shape,
         rescale=not entry.raw_pixels,
         augment=augmenter,
+        vectorize=vectorizer,
         seed=seed,
     )
     weights = _class_weights(raw.train, info) if recipe.class_weight else None
@@ -217,6 +225,11 @@ def _run(entry, recipe, raw, overrides, compile_kw, out, strategy, tensorboard, 
         "evaluation": evaluation,
         "versions": _versions(),
     }
+    if vectorizer is not None:
+        from recipes.text import FILENAME, save_vectorizer
+
+        files["vocabulary"] = out / FILENAME
+        save_vectorizer(vectorizer, files["vocabulary"])
     write_atomic(files["model"], lambda p: model.save(p))
     write_atomic(files["history"], lambda p: p.write_text(json.dumps(history, indent=2)))
     from recipes.plots import plot_history

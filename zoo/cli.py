@@ -110,6 +110,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    import recipes
+
+    out = recipes.predict(args.model, args.text)
+    for text, probs, label in zip(args.text, out["probabilities"], out["predicted"] or []):
+        names = out["labels"] or [str(i) for i in range(len(probs))]
+        ranked = ", ".join(f"{names[i]} {probs[i]:.3f}" for i in probs.argsort()[::-1][:3])
+        print(f"{label}\t({ranked})\t{text[:60]}")
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import recipes
 
@@ -320,6 +331,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dataset", help="dataset name or path (default: the one it trained on)")
     s.add_argument("--batch-size", type=int, default=256)
     s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("predict", help="classify raw text with a trained text model")
+    s.add_argument("model", help="a registered name (saved_models/NAME/model.keras) or a .keras")
+    s.add_argument("--text", action="append", required=True, help="a text; repeat for more")
+    s.set_defaults(func=cmd_predict)
 
     s = sub.add_parser("export", help="export a trained model: SavedModel, TFLite, ONNX")
     s.add_argument(

@@ -178,8 +178,13 @@ def pipeline(
     cache: bool = True,
     seed: int = 0,
     augment: Callable | None = None,
+    vectorize: Callable | None = None,
 ) -> Splits:
-    """Batched pipelines from a loader's unbatched splits (see :func:`load`)."""
+    """Batched pipelines from a loader's unbatched splits (see :func:`load`).
+
+    ``vectorize`` (a ``TextVectorization`` layer) maps each batch of strings to
+    token ids, in every split.
+    """
     import tensorflow as tf
 
     if batch_size < 1:
@@ -206,6 +211,8 @@ def pipeline(
         if training:
             ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
         ds = ds.batch(batch_size)
+        if vectorize is not None:
+            ds = ds.map(lambda x, y: (vectorize(x), y), num_parallel_calls=autotune)
         if training and augment is not None:  # after the cache, so every epoch draws anew
             ds = ds.map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=autotune)
         return ds.prefetch(autotune)

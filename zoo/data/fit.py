@@ -33,6 +33,26 @@ def model_keywords(entry: Any, info: DatasetInfo, overrides: dict | None = None)
             f"{entry.name} is a binary model but dataset {info.name!r} has "
             f"{info.num_classes} classes; pick a multi-class model such as mnist_mlp."
         )
+    text_model = "vocab_size" in defaults or entry.task == "language_model"
+    if text_model and info.modality != "text":
+        raise InvalidArgumentError(
+            f"{entry.name} reads text but dataset {info.name!r} holds {info.modality} data; "
+            "pick a text dataset (e.g. synthetic_reviews, imdb_reviews, a CSV with a text column)."
+        )
+    if not text_model and info.modality == "text":
+        raise InvalidArgumentError(
+            f"Dataset {info.name!r} is text but {entry.name} does not read text; pick a text "
+            "model (zoo list --tag text)."
+        )
+    if entry.task == "language_model" or info.task == "language_model":
+        if entry.task != info.task:
+            raise InvalidArgumentError(
+                f"{entry.name} ({entry.task}) and dataset {info.name!r} ({info.task}) do not "
+                "match: language models train on text datasets such as python_docs."
+            )
+        if "sequence_length" in defaults and "sequence_length" not in kw:
+            kw["sequence_length"] = info.element_shape[0]
+        return kw
     if "num_classes" in defaults and "num_classes" not in kw and info.num_classes:
         kw["num_classes"] = info.num_classes
     if "input_shape" in defaults and "input_shape" not in kw and info.modality != "text":
