@@ -51,7 +51,7 @@ def synthetic_reviews(*, seed: int = 0) -> RawSplits:
     return from_arrays(x.astype(str), y, info, seed=seed)
 
 
-def waveforms_arrays(n: int = 1500, length: int = 128, seed: int = 1234):
+def waveforms_arrays(n: int = 1500, length: int = 64, seed: int = 1234):
     """Noisy sine, square and sawtooth waves with random frequency, phase and amplitude."""
     rng = np.random.default_rng(seed)
     t = np.linspace(0, 1, length, endpoint=False)
@@ -66,14 +66,14 @@ def waveforms_arrays(n: int = 1500, length: int = 128, seed: int = 1234):
             wave = np.sign(np.sin(arg))
         else:
             wave = 2 * ((arg / (2 * np.pi)) % 1.0) - 1
-        xs.append(amp * wave + rng.normal(0, 0.3, length))
+        xs.append(amp * wave + rng.normal(0, 0.2, length))
         ys.append(label)
     return np.asarray(xs, "float32")[..., None], np.asarray(ys, "int32")
 
 
 @register_dataset(
     "waveforms",
-    summary="1,500 synthetic noisy waves (128 steps): sine, square or sawtooth.",
+    summary="1,500 synthetic noisy waves (64 steps): sine, square or sawtooth.",
     offline=True,
 )
 def waveforms(*, seed: int = 0) -> RawSplits:
@@ -82,7 +82,7 @@ def waveforms(*, seed: int = 0) -> RawSplits:
         name="waveforms",
         task="classification",
         modality="sequence",
-        element_shape=(128, 1),
+        element_shape=(64, 1),
         num_classes=3,
         class_names=["sine", "square", "sawtooth"],
         source="zoo.data.sequences (generated, fixed seed)",

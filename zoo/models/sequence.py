@@ -57,8 +57,27 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
         }
 
 
-def transformer_encoder(x, *, num_heads: int, head_size: int, ff_dim: int, dropout: float, name):
-    """The tutorial's encoder block: attention, dropout, residual, layer norm, Conv1D FF."""
+def transformer_encoder(inputs, *, num_heads: int, head_size: int, ff_dim: int, dropout: float,
+                        name: str):  # fmt: skip
+    """The time-series tutorial's ``transformer_encoder`` (pre-norm): layer norm, attention,
+    dropout, residual; layer norm, Conv1D feed-forward, residual. Pre-norm keeps a
+    one-feature series alive, where normalizing after the sum would flatten it."""
+    x = keras.layers.LayerNormalization(epsilon=1e-6, name=f"{name}_norm1")(inputs)
+    x = keras.layers.MultiHeadAttention(
+        num_heads=num_heads, key_dim=head_size, dropout=dropout, name=f"{name}_attention"
+    )(x, x)
+    x = keras.layers.Dropout(dropout, name=f"{name}_attention_dropout")(x)
+    res = x + inputs
+    x = keras.layers.LayerNormalization(epsilon=1e-6, name=f"{name}_norm2")(res)
+    x = keras.layers.Conv1D(ff_dim, 1, activation="relu", name=f"{name}_ff1")(x)
+    x = keras.layers.Dropout(dropout, name=f"{name}_ff_dropout")(x)
+    x = keras.layers.Conv1D(inputs.shape[-1], 1, name=f"{name}_ff2")(x)
+    return x + res
+
+
+def transformer_block(x, *, num_heads: int, head_size: int, ff_dim: int, dropout: float, name):
+    """The text tutorial's TransformerBlock (post-norm): attention, dropout, residual, layer
+    norm; Conv1D feed-forward, dropout, residual, layer norm."""
     width = x.shape[-1]
     attn = keras.layers.MultiHeadAttention(
         num_heads=num_heads, key_dim=head_size, dropout=dropout, name=f"{name}_attention"
@@ -92,12 +111,13 @@ _TEXT_FACTS = dict(
 )
 
 
-def _text_input(sequence_length: int, vocab_size: int, embedding_dim: int):
+def _text_input(sequence_length: int, vocab_size: int, embedding_dim: int, mask: bool = False):
     check_positive("sequence_length", sequence_length)
     check_positive("vocab_size", vocab_size)
     check_positive("embedding_dim", embedding_dim)
     inputs = keras.Input(shape=(sequence_length,), dtype="int32", name="token_ids")
-    return inputs, keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")(inputs)
+    embed = keras.layers.Embedding(vocab_size, embedding_dim, mask_zero=mask, name="embedding")
+    return inputs, embed(inputs)
 
 
 def _rnn_stack(x, cell: str, units: tuple[int, ...], *, dropout: float, unroll: bool,
@@ -117,7 +137,8 @@ def _rnn_stack(x, cell: str, units: tuple[int, ...], *, dropout: float, unroll: 
 
 
 def _rnn_classifier(name: str, cell: str, *, bidirectional: bool = False, **kw: Any):
-    inputs, x = _text_input(kw["sequence_length"], kw["vocab_size"], kw["embedding_dim"])
+    # id 0 is padding (TextVectorization pads at the end): the mask lets RNNs skip it
+    inputs, x = _text_input(kw["sequence_length"], kw["vocab_size"], kw["embedding_dim"], True)
     x = _rnn_stack(x, cell, kw["units"], dropout=kw["dropout"], unroll=kw["unroll"],
                    bidirectional=bidirectional)  # fmt: skip
     if kw["dense_units"]:
@@ -227,7 +248,7 @@ def transformer_text(
     inputs = keras.Input(shape=(sequence_length,), dtype="int32", name="token_ids")
     x = TokenAndPositionEmbedding(sequence_length, vocab_size, embedding_dim, name="embed")(inputs)
     for i in range(num_blocks):
-        x = transformer_encoder(x, num_heads=num_heads, head_size=embedding_dim,
+        x = transformer_block(x, num_heads=num_heads, head_size=embedding_dim,
                                 ff_dim=ff_dim, dropout=dropout, name=f"block{i + 1}")  # fmt: skip
     x = keras.layers.GlobalAveragePooling1D(name="pool")(x)
     x = keras.layers.Dropout(dropout, name="dropout")(x)
@@ -259,7 +280,7 @@ _SERIES_FACTS = dict(
 def lstm_timeseries(
     *,
     num_classes: int = 3,
-    input_shape: tuple[int, ...] = (128, 1),
+    input_shape: tuple[int, ...] = (64, 1),
     units: tuple[int, ...] = (64,),
     dense_units: int = 32,
     dropout: float = 0.1,
@@ -286,7 +307,7 @@ def lstm_timeseries(
 def transformer_timeseries(
     *,
     num_classes: int = 3,
-    input_shape: tuple[int, ...] = (128, 1),
+    input_shape: tuple[int, ...] = (64, 1),
     head_size: int = 32,
     num_heads: int = 2,
     ff_dim: int = 16,
@@ -302,7 +323,8 @@ def transformer_timeseries(
     for i in range(num_blocks):
         x = transformer_encoder(x, num_heads=num_heads, head_size=head_size, ff_dim=ff_dim,
                                 dropout=dropout, name=f"block{i + 1}")  # fmt: skip
-    x = keras.layers.GlobalAveragePooling1D(data_format="channels_last", name="pool")(x)
+    # as in the tutorial: average over the feature axis, keeping one value per time step
+    x = keras.layers.GlobalAveragePooling1D(data_format="channels_first", name="pool")(x)
     for j, width in enumerate(mlp_units, start=1):
         x = keras.layers.Dense(width, activation="relu", name=f"mlp{j}")(x)
         x = keras.layers.Dropout(dropout, name=f"mlp{j}_dropout")(x)
