@@ -174,7 +174,9 @@ def evaluate_model(
     vectorizer = None
     from recipes.text import FILENAME, load_vectorizer
 
-    if path.with_name(FILENAME).is_file():
+    if hasattr(model, "tokenize"):
+        vectorizer = model.tokenize
+    elif path.with_name(FILENAME).is_file():
         vectorizer = load_vectorizer(path.with_name(FILENAME))
     raw = zoo.data.load_raw(dataset)
     splits = zoo.data.pipeline(
@@ -218,7 +220,9 @@ def predict(model_or_name: str | os.PathLike, inputs: Any) -> dict[str, Any]:
     is_text = isinstance(inputs, str) or (
         isinstance(inputs, (list, tuple)) and inputs and isinstance(inputs[0], str)
     )
-    if is_text:
+    if is_text and hasattr(model, "tokenize"):  # BERT: its tokenizer is inside
+        x = np.asarray(model.tokenize(np.asarray([inputs] if isinstance(inputs, str) else inputs)))
+    elif is_text:
         vocab = path.with_name(FILENAME)
         if not vocab.is_file():
             raise InvalidArgumentError(

@@ -143,8 +143,8 @@ def _run(entry, recipe, raw, overrides, compile_kw, out, strategy, tensorboard, 
     if recipe.augment is not None and info.modality == "image":
         value_range = (0.0, 255.0) if entry.raw_pixels else (0.0, 1.0)
         augmenter = augmentation(recipe.augment, input_shape, value_range=value_range, seed=seed)
-    vectorizer = None
-    if info.modality == "text" and entry.task != "language_model":
+    vectorizer = getattr(model, "tokenize", None)  # models that carry their own tokenizer
+    if vectorizer is None and info.modality == "text" and entry.task != "language_model":
         from recipes.text import adapt_vectorizer
 
         vectorizer = adapt_vectorizer(
@@ -225,7 +225,7 @@ def _run(entry, recipe, raw, overrides, compile_kw, out, strategy, tensorboard, 
         "evaluation": evaluation,
         "versions": _versions(),
     }
-    if vectorizer is not None:
+    if vectorizer is not None and not hasattr(model, "tokenize"):
         from recipes.text import FILENAME, save_vectorizer
 
         files["vocabulary"] = out / FILENAME

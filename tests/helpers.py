@@ -6,11 +6,38 @@ import numpy as np
 
 import zoo
 
+_TINY: dict[str, str] = {}
+
+
+def tiny_checkpoint() -> str:
+    """A tiny Hugging Face BERT folder, written once per test process."""
+    if "bert" not in _TINY:
+        import tempfile
+
+        from zoo.models.bert import write_tiny_checkpoint
+
+        _TINY["bert"] = str(write_tiny_checkpoint(tempfile.mkdtemp(prefix="tiny-bert-")))
+    return _TINY["bert"]
+
+
+def offline_overrides(entry) -> dict:
+    """Keywords that keep an entry's build offline: no weight downloads, a local checkpoint."""
+    out = {}
+    defaults = entry.defaults()
+    if "weights" in defaults:
+        out["weights"] = None
+    if "checkpoint" in defaults:
+        out["checkpoint"] = tiny_checkpoint()
+    return out
+
 
 def build_small(name: str, **extra):
     """Build an entry with its card's test overrides (small inputs keep tests fast)."""
     entry = zoo.get_entry(name)
-    return zoo.build(name, **{**entry.test_overrides, **extra})
+    overrides = {**entry.test_overrides, **extra}
+    if overrides.get("checkpoint") == "<tiny>":
+        overrides["checkpoint"] = tiny_checkpoint()
+    return zoo.build(name, **overrides)
 
 
 def sample_inputs(model, n: int = 4, seed: int = 0) -> np.ndarray:

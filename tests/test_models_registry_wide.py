@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-from helpers import build_small, sample_inputs, sample_targets
+from helpers import build_small, offline_overrides, sample_inputs, sample_targets
 
 import zoo
 from zoo.registry import COMPILE_KEYWORDS, EXPORT_FORMATS
@@ -28,8 +28,7 @@ def test_builds_compiled(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_predicts_declared_shapes(name):
     entry = zoo.get_entry(name)
-    offline = {"weights": None} if "weights" in entry.defaults() else {}  # no downloads here
-    model = zoo.build(name, **offline)  # defaults: what the card describes
+    model = zoo.build(name, **offline_overrides(entry))  # defaults: what the card describes
     card = zoo.info(name)
     assert list(model.input_shape) == card["input"]["shape"]
     assert list(model.output_shape) == card["output"]["shape"]

@@ -33,7 +33,7 @@ def model_keywords(entry: Any, info: DatasetInfo, overrides: dict | None = None)
             f"{entry.name} is a binary model but dataset {info.name!r} has "
             f"{info.num_classes} classes; pick a multi-class model such as mnist_mlp."
         )
-    text_model = "vocab_size" in defaults or entry.task == "language_model"
+    text_model = "text" in entry.tags or entry.task == "language_model"
     if text_model and info.modality != "text":
         raise InvalidArgumentError(
             f"{entry.name} reads text but dataset {info.name!r} holds {info.modality} data; "
