@@ -13,7 +13,7 @@ def standard(
     out_dir: str | Path,
     *,
     epochs: int,
-    monitor: str = "val_loss",
+    monitor: str | None = "val_loss",
     reduce_lr: bool = True,
     tensorboard: bool = False,
     backup: bool = True,
@@ -30,14 +30,20 @@ def standard(
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
     cbs: list[Any] = [
         keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.EarlyStopping(
-            monitor=monitor, patience=max(5, epochs // 4), restore_best_weights=True
-        ),
-        keras.callbacks.ModelCheckpoint(
-            str(out / "checkpoints" / "best.keras"), monitor=monitor, save_best_only=True
-        ),
         keras.callbacks.CSVLogger(str(out / "training_log.csv"), append=True),
     ]
+    if monitor is None:  # adversarial / diffusion training: no single loss to watch
+        cbs.append(keras.callbacks.ModelCheckpoint(str(out / "checkpoints" / "last.keras")))
+        reduce_lr = False
+    else:
+        cbs += [
+            keras.callbacks.EarlyStopping(
+                monitor=monitor, patience=max(5, epochs // 4), restore_best_weights=True
+            ),
+            keras.callbacks.ModelCheckpoint(
+                str(out / "checkpoints" / "best.keras"), monitor=monitor, save_best_only=True
+            ),
+        ]
     if reduce_lr:
         cbs.append(keras.callbacks.ReduceLROnPlateau(**REDUCE_LR, verbose=0))
     if tensorboard:
@@ -53,3 +59,34 @@ def standard(
             )
         )
     return cbs
+
+
+class SampleGrid:
+    """Factory for a callback writing ``samples/epoch_NNN.png`` after every epoch.
+
+    Models with ``sample`` (GAN, VAE, diffusion) draw 16 seeded samples;
+    autoencoders show 8 fixed images above their reconstructions.
+    """
+
+    def __new__(cls, out_dir: str | Path, images: Any = None, n: int = 16):
+        import keras
+        import numpy as np
+
+        from recipes.plots import image_grid
+
+        folder = Path(out_dir) / "samples"
+
+        class _SampleGrid(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                folder.mkdir(parents=True, exist_ok=True)
+                path = folder / f"epoch_{epoch + 1:03d}.png"
+                if hasattr(self.model, "sample"):
+                    grid = self.model.sample(n, seed=0)
+                    title = f"samples after epoch {epoch + 1}"
+                else:
+                    recon = np.asarray(self.model.predict(images, verbose=0))
+                    grid = np.concatenate([images, recon])
+                    title = f"inputs (top) and reconstructions, epoch {epoch + 1}"
+                image_grid(grid, path, title, rows=None if hasattr(self.model, "sample") else 2)
+
+        return _SampleGrid()

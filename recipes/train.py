@@ -138,7 +138,10 @@ def _run(entry, recipe, raw, overrides, compile_kw, out, strategy, tensorboard, 
         strategy = zoo.distribute.strategy(strategy)
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         model = zoo.data.build_for_data(entry, info, kw, compile_kw)
-    input_shape = model.input_shape[1:]
+    # what the data must look like: GANs and diffusion train on their output images
+    input_shape = (
+        model.output_shape[1:] if entry.task in ("gan", "diffusion") else model.input_shape[1:]
+    )
     augmenter = None
     if recipe.augment is not None and info.modality == "image":
         value_range = (0.0, 255.0) if entry.raw_pixels else (0.0, 1.0)
@@ -160,6 +163,17 @@ def _run(entry, recipe, raw, overrides, compile_kw, out, strategy, tensorboard, 
         seed=seed,
     )
     weights = _class_weights(raw.train, info) if recipe.class_weight else None
+    generative = entry.task in ("autoencoder", "gan", "diffusion")
+    if entry.task == "autoencoder":  # the target is the input
+        splits.train, splits.val, splits.test = (
+            d.map(lambda x, y: (x, x)) for d in (splits.train, splits.val, splits.test)
+        )
+    extra_callbacks = []
+    if generative:
+        from recipes.quality import real_images
+
+        extra_callbacks.append(cbs.SampleGrid(out, images=real_images(splits.val, 8)))
+    monitor = None if entry.task in ("gan", "diffusion") else "val_loss"
 
     start = time.perf_counter()
     model.fit(
@@ -169,9 +183,11 @@ def _run(entry, recipe, raw, overrides, compile_kw, out, strategy, tensorboard, 
         callbacks=cbs.standard(
             out,
             epochs=recipe.epochs,
+            monitor=monitor,
             reduce_lr=recipe.schedule == "constant",
             tensorboard=tensorboard,
-        ),
+        )
+        + extra_callbacks,
         class_weight=weights,
         shuffle=False,  # the tf.data pipeline already reshuffles every epoch
         verbose=verbose,
@@ -201,7 +217,12 @@ def _run(entry, recipe, raw, overrides, compile_kw, out, strategy, tensorboard, 
     metrics = {f"test_{k}": float(v) for k, v in test.items()}
     from recipes.evaluate import evaluate, plot_confusion_matrix
 
-    evaluation = evaluate(model, splits.test, task=entry.task, class_names=info.class_names)
+    if generative:
+        from recipes.quality import generative_report
+
+        evaluation = generative_report(model, entry.task, splits.test, recipe.dataset)
+    else:
+        evaluation = evaluate(model, splits.test, task=entry.task, class_names=info.class_names)
     epochs = recipe.epochs + (recipe.fine_tune_epochs if recipe.fine_tune_layers else 0)
     files = {
         "model": out / "model.keras",
@@ -285,9 +306,11 @@ def _class_weights(train: Any, info: Any) -> dict[int, float]:
 def _check_finite(model: Any, out: Path) -> None:
     """After TerminateOnNaN stopped a run: say so, keep the last good checkpoint."""
     history = getattr(model, "history", None)
-    losses = (history.history.get("loss", []) if history is not None else []) or []
+    logs = history.history if history is not None else {}
+    losses = [v for k, vals in logs.items() if k.endswith("loss") for v in vals]
     if all(math.isfinite(v) for v in losses):
         return
+    losses = next((vals for k, vals in logs.items() if k.endswith("loss")), [])
     best = out / "checkpoints" / "best.keras"
     kept = f"The last good checkpoint is {best}." if best.exists() else "No epoch finished cleanly."
     raise TrainingDivergedError(

@@ -40,13 +40,29 @@ def build_small(name: str, **extra):
     return zoo.build(name, **overrides)
 
 
-def sample_inputs(model, n: int = 4, seed: int = 0) -> np.ndarray:
+def sample_inputs(model, n: int = 4, seed: int = 0):
+    """Random inputs for every model input (a list when there are several)."""
     rng = np.random.default_rng(seed)
-    spec = model.inputs[0]
-    shape = (n, *spec.shape[1:])
-    if "int" in str(spec.dtype):
-        return rng.integers(1, 20, size=shape).astype(str(spec.dtype))
-    return rng.random(shape, dtype="float32")
+    out = []
+    for spec in model.inputs:
+        shape = (n, *spec.shape[1:])
+        if "int" in str(spec.dtype):
+            out.append(rng.integers(1, 20, size=shape).astype(str(spec.dtype)))
+        else:
+            out.append(rng.random(shape, dtype="float32"))
+    return out[0] if len(out) == 1 else out
+
+
+def training_batch(entry, model, n: int = 4, seed: int = 0):
+    """``(x, y)`` that ``train_on_batch`` takes: generative models train on images."""
+    rng = np.random.default_rng(seed)
+    if entry.task == "autoencoder":
+        x = rng.random((n, *model.input_shape[1:]), dtype="float32")
+        return x, x
+    if entry.task in ("gan", "diffusion"):
+        out = model.output_shape
+        return rng.random((n, *out[1:]), dtype="float32"), None
+    return sample_inputs(model, n, seed), sample_targets(entry, model, n, seed)
 
 
 def sample_targets(entry: zoo.registry.Entry, model, n: int = 4, seed: int = 0) -> np.ndarray:

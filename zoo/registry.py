@@ -41,6 +41,9 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
         "loss": "mse",
         "metrics": lambda: _regression_metrics(),
     },
+    "autoencoder": {"optimizer": "adam", "loss": "mse", "metrics": lambda: None},
+    "gan": {"optimizer": "adam", "loss": None, "metrics": lambda: None},
+    "diffusion": {"optimizer": "adam", "loss": None, "metrics": lambda: None},
     "language_model": {
         "optimizer": "adam",
         "loss": "sparse_categorical_crossentropy",
@@ -136,7 +139,11 @@ class Entry:
     def input_spec(self) -> dict[str, Any]:
         d = self.defaults()
         spec: dict[str, Any] = {"shape": None, "dtype": None}
-        if "input_shape" in d:
+        if self.task == "gan":
+            spec = {"shape": [None, d["noise_dim"]], "dtype": "float32"}
+        elif self.task == "diffusion":
+            spec = {"shape": [[None, *d["image_shape"]], [None, 1]], "dtype": ["float32", "int32"]}
+        elif "input_shape" in d:
             spec = {"shape": [None, *d["input_shape"]], "dtype": "float32"}
         elif "sequence_length" in d:
             spec = {"shape": [None, d["sequence_length"]], "dtype": "int32"}
@@ -153,6 +160,14 @@ class Entry:
         if self.task == "regression":
             width = d.get("num_outputs", d.get("horizon", 1))
             return {"shape": [None, width], "meaning": "predicted values"}
+        if self.task in ("autoencoder", "gan", "diffusion"):
+            shape = d.get("image_shape", d.get("input_shape"))
+            meaning = {
+                "autoencoder": "reconstructed images in [0, 1]",
+                "gan": "generated images in [0, 1]",
+                "diffusion": "predicted noise",
+            }
+            return {"shape": [None, *shape], "meaning": meaning[self.task]}  # fmt: skip
         if self.task == "language_model":
             from zoo.text import VOCAB_SIZE
 

@@ -55,6 +55,8 @@ def model_keywords(entry: Any, info: DatasetInfo, overrides: dict | None = None)
         return kw
     if "num_classes" in defaults and "num_classes" not in kw and info.num_classes:
         kw["num_classes"] = info.num_classes
+    if "image_shape" in defaults and "image_shape" not in kw and len(info.element_shape) == 3:
+        kw["image_shape"] = tuple(info.element_shape)  # generators make images like the data's
     if "input_shape" in defaults and "input_shape" not in kw and info.modality != "text":
         shape = tuple(info.element_shape)
         if None not in shape:

@@ -1,3 +1,3 @@
 """Model families; importing this package registers every builder."""
 
-from zoo.models import bert, cnn, mlp, sequence, transfer  # noqa: F401
+from zoo.models import bert, cnn, generative, mlp, sequence, transfer  # noqa: F401
