@@ -41,7 +41,11 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
         "loss": "mse",
         "metrics": lambda: _regression_metrics(),
     },
-    "autoencoder": {"optimizer": "adam", "loss": "mse", "metrics": lambda: None},
+    "autoencoder": {
+        "optimizer": "adam",
+        "loss": "binary_crossentropy",  # sigmoid pixels in [0, 1]: sharper than MSE
+        "metrics": lambda: ["mse"],
+    },
     "gan": {"optimizer": "adam", "loss": None, "metrics": lambda: None},
     "diffusion": {"optimizer": "adam", "loss": None, "metrics": lambda: None},
     "language_model": {

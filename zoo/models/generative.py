@@ -89,9 +89,10 @@ def _conv_coders(input_shape, latent_dim):
 
 
 _AE_FACTS = dict(
-    **_GEN_FACTS,
+    **{**_GEN_FACTS, "batch_size": 32},
     task="autoencoder",
     epochs=30,
+    compile_defaults={"learning_rate": 2e-3},
     search_space={"latent_dim": {"choice": [16, 32, 64]},
                   "learning_rate": {"float": [1e-4, 1e-2], "sampling": "log"}},
 )  # fmt: skip
