@@ -81,6 +81,8 @@ def train(
 
     from recipes.recipe import get as get_recipe
 
+    if isinstance(strategy, str):  # first: multi-worker collectives must precede any TF op
+        strategy = zoo.distribute.strategy(strategy)
     entry = zoo.get_entry(name)
     changes: dict[str, Any] = {
         "dataset": dataset,
@@ -98,7 +100,14 @@ def train(
     recipe = get_recipe(name).replace(**changes)
     if recipe.class_weight is not None and entry.task not in ("classification", "binary"):
         raise InvalidArgumentError("class_weight applies to classifiers only.")
-    out = Path(out_dir) if out_dir is not None else Path("saved_models") / name
+    final = Path(out_dir) if out_dir is not None else Path("saved_models") / name
+    # under multi-worker training only the chief writes the run's artifacts; the other
+    # workers keep their own log, checkpoints and backup apart (they must not collide)
+    out = (
+        final
+        if zoo.distribute.is_chief()
+        else final / "workers" / "{}-{}".format(*zoo.distribute.task())
+    )
     _prepare_out_dir(out, resume)
     overrides = dict(overrides or {})
     if learning_rate is not None:
@@ -134,8 +143,6 @@ def _run(entry, recipe, raw, overrides, compile_kw, out, strategy, tensorboard, 
         compile_kw["learning_rate"] = make_schedule(
             recipe.schedule, float(base_lr), steps * recipe.epochs
         )
-    if isinstance(strategy, str):
-        strategy = zoo.distribute.strategy(strategy)
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         model = zoo.data.build_for_data(entry, info, kw, compile_kw)
     # what the data must look like: GANs and diffusion train on their output images
@@ -155,13 +162,17 @@ def _run(entry, recipe, raw, overrides, compile_kw, out, strategy, tensorboard, 
         )
     splits = zoo.data.pipeline(
         raw,
-        batch_size=recipe.batch_size,
+        batch_size=recipe.batch_size,  # the global batch: strategies split it across replicas
         input_shape=input_shape,
         rescale=not entry.raw_pixels,
         augment=augmenter,
         vectorize=vectorizer,
         seed=seed,
     )
+    if strategy is not None:
+        splits.train, splits.val, splits.test = (
+            zoo.distribute.shard_for(strategy, d) for d in (splits.train, splits.val, splits.test)
+        )
     weights = _class_weights(raw.train, info) if recipe.class_weight else None
     generative = entry.task in ("autoencoder", "gan", "diffusion")
     if entry.task == "autoencoder":  # the target is the input
@@ -246,6 +257,9 @@ def _run(entry, recipe, raw, overrides, compile_kw, out, strategy, tensorboard, 
         "evaluation": evaluation,
         "versions": _versions(),
     }
+    if not zoo.distribute.is_chief():
+        shutil.rmtree(out / "backup", ignore_errors=True)
+        return TrainResult(model, history, metrics, out, {"log": files["log"]}, report)
     if vectorizer is not None and not hasattr(model, "tokenize"):
         from recipes.text import FILENAME, save_vectorizer
 

@@ -31,13 +31,17 @@ def offline_overrides(entry) -> dict:
     return out
 
 
-def build_small(name: str, **extra):
-    """Build an entry with its card's test overrides (small inputs keep tests fast)."""
-    entry = zoo.get_entry(name)
-    overrides = {**entry.test_overrides, **extra}
+def small_overrides(entry) -> dict:
+    """The card's test overrides, with ``<tiny>`` checkpoints made real."""
+    overrides = dict(entry.test_overrides)
     if overrides.get("checkpoint") == "<tiny>":
         overrides["checkpoint"] = tiny_checkpoint()
-    return zoo.build(name, **overrides)
+    return overrides
+
+
+def build_small(name: str, **extra):
+    """Build an entry with its card's test overrides (small inputs keep tests fast)."""
+    return zoo.build(name, **{**small_overrides(zoo.get_entry(name)), **extra})
 
 
 def sample_inputs(model, n: int = 4, seed: int = 0):

@@ -35,7 +35,8 @@ def test_list_and_filters(capsys):
     out = capsys.readouterr().out
     assert "mnist_cnn" in out and "mnist_mlp" not in out
     assert main(["list", "--task", "regression"]) == 0
-    assert capsys.readouterr().out.split()[0] == "mlp_regressor"
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert "mlp_regressor" in listed and "lstm_forecaster" in listed and "mnist_mlp" not in listed
 
 
 def test_info_shows_card_and_json(capsys):
@@ -66,7 +67,7 @@ def test_datasets(capsys):
     assert "mnist_5k" in out and "tf_flowers" in out
 
 
-def test_train_cli_tiny_run_writes_four_files(tmp_path):
+def test_train_cli_tiny_run_writes_its_artifacts(tmp_path):
     out = tmp_path / "run"
     res = run_cli(
         "train",
@@ -87,7 +88,10 @@ def test_train_cli_tiny_run_writes_four_files(tmp_path):
         "history.json",
         "history.png",
         "metrics.json",
-    }
+        "confusion_matrix.png",
+        "training_log.csv",
+        "checkpoints",
+    }  # and no backup/: the run finished
     history = json.loads((out / "history.json").read_text())
     assert len(history["loss"]) == 2 and "val_accuracy" in history
     report = json.loads((out / "metrics.json").read_text())

@@ -60,17 +60,17 @@ SCRIPT = textwrap.dedent(
     sys.path.insert(0, "tests")
     import numpy as np
     import zoo
-    from helpers import sample_inputs, sample_targets
+    from helpers import build_small, training_batch
     s = zoo.distribute.strategy("mirrored", devices=["/cpu:0", "/cpu:1"])
     assert s.num_replicas_in_sync == 2
-    for name in zoo.list_models():
+    names = sys.argv[1:] or zoo.list_models()
+    for name in names:
         entry = zoo.get_entry(name)
-        model = zoo.build(name, strategy=s, **entry.test_overrides)
-        x = sample_inputs(model, n=8)
-        y = sample_targets(entry, model, n=8)
+        model = build_small(name, strategy=s)
+        x, y = training_batch(entry, model, n=8)
         hist = model.fit(x, y, batch_size=8, epochs=1, verbose=0)
-        assert np.isfinite(hist.history["loss"][0]), name
-        print("ok", name)
+        assert all(np.isfinite(v[0]) for v in hist.history.values()), (name, hist.history)
+        print("ok", name, flush=True)
     """
 )
 
@@ -83,3 +83,39 @@ def test_every_entry_trains_a_step_under_mirrored_strategy():
     assert {line.split()[1] for line in res.stdout.splitlines() if line.startswith("ok ")} == set(
         zoo.list_models()
     )
+
+
+EQUIVALENCE = textwrap.dedent(
+    """
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import keras, numpy as np, zoo
+
+    def run(strategy):
+        keras.utils.set_random_seed(0)
+        with strategy.scope():
+            model = zoo.build("mnist_mlp", input_shape=(16,), units=(8,), dropout=0.0,
+                              optimizer="sgd", learning_rate=0.1)
+        rng = np.random.default_rng(1)
+        x = rng.random((64, 16), dtype="float32")
+        y = rng.integers(0, 10, 64).astype("int32")
+        ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)  # global batch 16
+        model.fit(ds, epochs=3, verbose=0, shuffle=False)
+        return model.get_weights()
+
+    one = run(tf.distribute.OneDeviceStrategy("/cpu:0"))
+    two = run(zoo.distribute.strategy("mirrored", devices=["/cpu:0", "/cpu:1"]))
+    diff = max(float(np.max(np.abs(a - b))) for a, b in zip(one, two))
+    print("maxdiff", diff)
+    """
+)
+
+
+def test_two_replicas_match_one_device_at_the_same_global_batch():
+    res = subprocess.run(
+        [sys.executable, "-c", EQUIVALENCE], capture_output=True, text=True, timeout=300
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    diff = float(res.stdout.split("maxdiff")[1])
+    assert diff < 1e-5, diff

@@ -186,7 +186,7 @@ def test_builds_inside_strategy_scope():
 
 def test_list_models_filters():
     assert zoo.list_models("*cnn*") == ["cifar10_cnn", "mnist_cnn"]
-    assert zoo.list_models(task="regression") == ["mlp_regressor"]
+    assert zoo.list_models(task="regression") == ["lstm_forecaster", "mlp_regressor"]
     assert "perceptron" in zoo.list_models(tag="basics")
     assert zoo.list_models("nothing*") == []
 

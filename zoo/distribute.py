@@ -76,6 +76,9 @@ def strategy(kind: str = "auto", *, devices: Sequence[str] | None = None) -> Any
                 '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
                 '"task": {"type": "worker", "index": 0}}.'
             )
+        from zoo.compat import patch_multi_worker_fit
+
+        patch_multi_worker_fit()  # keras-team/keras#20585
         return tf.distribute.MultiWorkerMirroredStrategy()
     if kind == "parameter_server":
         cluster = _cluster()
@@ -102,3 +105,32 @@ def global_batch_size(per_replica: int, strat: Any) -> int:
 
 
 __all__ = ["KINDS", "global_batch_size", "resolve_kind", "strategy"]
+
+
+def task() -> tuple[str, int]:
+    """This process's ``(type, index)`` from ``TF_CONFIG`` (``("chief", 0)`` without one)."""
+    raw = os.environ.get("TF_CONFIG", "")
+    if not raw:
+        return "chief", 0
+    t = json.loads(raw).get("task", {}) or {}
+    return str(t.get("type", "worker")), int(t.get("index", 0))
+
+
+def is_chief() -> bool:
+    """The task that writes final artifacts: ``chief``, else worker 0 of a chief-less cluster."""
+    kind, index = task()
+    if kind == "chief":
+        return True
+    return kind == "worker" and index == 0 and "chief" not in _cluster()
+
+
+def shard_for(strategy_obj: Any, dataset: Any) -> Any:
+    """Deliberate auto-shard policy for multi-worker input: DATA (every zoo pipeline is
+    built from in-memory tensors or decoded records, not one file per worker)."""
+    import tensorflow as tf
+
+    if not isinstance(strategy_obj, tf.distribute.MultiWorkerMirroredStrategy):
+        return dataset
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)

@@ -1,0 +1,74 @@
+"""Workarounds for upstream bugs, in one place, each with a test that fails once upstream is fixed.
+
+keras-team/keras#20585 (keras 3.x, TensorFlow backend): ``model.fit`` under
+``tf.distribute.MultiWorkerMirroredStrategy`` fails twice over:
+
+1. ``TensorFlowTrainer._maybe_symbolic_build`` reduces the first distributed
+   batch with ``strategy.reduce("MEAN", batch, axis=None)``, which the
+   collective strategy cannot do with per-replica inputs ("Attempt to convert
+   a value (PerReplica ...)"). Only the batch's shapes matter there, so we
+   build from the local replica's batch.
+2. ``reduce_per_replica`` averages scalar metric results with ``axis=0``
+   ("Invalid reduction dimension 0"). Scalars are averaged with ``axis=None``.
+
+``patch_multi_worker_fit()`` is idempotent and is applied by
+``zoo.distribute.strategy("multi_worker")``. ``tests/test_distribute.py``
+checks that unpatched keras still fails, so the workaround can be removed the
+day it does not.
+"""
+
+from __future__ import annotations
+
+_PATCHED = False
+
+
+def multi_worker_fit_is_broken() -> bool:
+    """True for the keras versions known to need the workaround (all 3.x so far)."""
+    import keras
+
+    return keras.__version__.startswith("3.")
+
+
+def patch_multi_worker_fit() -> bool:
+    """Install the two fixes above; returns True if they are (now) installed."""
+    global _PATCHED
+    if _PATCHED:
+        return True
+    if not multi_worker_fit_is_broken():
+        return False
+    import tensorflow as tf
+    from keras.src import tree
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    original_reduce = tf_trainer.reduce_per_replica
+
+    def _local(value):
+        if isinstance(value, tf.distribute.DistributedValues):
+            return value.values[0]
+        return value
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        if self._distribute_strategy is None:
+            return
+        if iterator is not None:
+            for _, _, it in iterator:
+                data_batch = tree.map_structure(_local, next(it))  # shapes are all we need
+                break
+        with self.distribute_strategy.scope():
+            self._symbolic_build(data_batch=data_batch)
+
+    def reduce_per_replica(values, strategy, reduction):
+        collective = tf_trainer._collective_all_reduce_multi_worker(strategy)
+        if collective and reduction in ("auto", "mean"):
+
+            def _mean(v):
+                rank = getattr(getattr(_local(v), "shape", None), "rank", None)
+                return strategy.reduce("MEAN", v, axis=None if rank == 0 else 0)
+
+            return tree.map_structure(_mean, values)
+        return original_reduce(values, strategy, reduction)
+
+    tf_trainer.TensorFlowTrainer._maybe_symbolic_build = _maybe_symbolic_build
+    tf_trainer.reduce_per_replica = reduce_per_replica
+    _PATCHED = True
+    return True
