@@ -18,6 +18,8 @@ def standard(
     tensorboard: bool = False,
     backup: bool = True,
     phase: str = "phase1",
+    backup_dir: str | Path | None = None,
+    backup_read_only: bool = False,
 ) -> list[Any]:
     """EarlyStopping (best weights), ReduceLROnPlateau, ModelCheckpoint (best), CSVLogger,
     TerminateOnNaN, BackupAndRestore and optionally TensorBoard, writing under ``out_dir``.
@@ -49,16 +51,33 @@ def standard(
     if tensorboard:
         cbs.append(keras.callbacks.TensorBoard(log_dir=str(out / "tensorboard")))
     if backup:
-        # kept until the whole run succeeds, so a killed run resumes in either phase
+        # kept until the whole run succeeds, so a killed run resumes in either phase;
+        # multi-worker: the chief writes it, the other workers restore from it (same weights)
+        cls = _read_only_backup_class() if backup_read_only else keras.callbacks.BackupAndRestore
         cbs.append(
-            keras.callbacks.BackupAndRestore(
-                str(out / "backup" / phase),
+            cls(
+                str(Path(backup_dir or out / "backup") / phase),
                 save_freq="epoch",
                 delete_checkpoint=False,
                 double_checkpoint=True,  # a kill while writing leaves the previous copy
             )
         )
     return cbs
+
+
+def _read_only_backup_class():
+    import keras
+
+    class ReadOnlyBackup(keras.callbacks.BackupAndRestore):
+        """Restores from another task's backup and never writes it."""
+
+        def _save_model(self):
+            return None
+
+        def on_train_end(self, logs=None):
+            return None
+
+    return ReadOnlyBackup
 
 
 class SampleGrid:

@@ -101,14 +101,12 @@ def train(
     if recipe.class_weight is not None and entry.task not in ("classification", "binary"):
         raise InvalidArgumentError("class_weight applies to classifiers only.")
     final = Path(out_dir) if out_dir is not None else Path("saved_models") / name
-    # under multi-worker training only the chief writes the run's artifacts; the other
-    # workers keep their own log, checkpoints and backup apart (they must not collide)
-    out = (
-        final
-        if zoo.distribute.is_chief()
-        else final / "workers" / "{}-{}".format(*zoo.distribute.task())
-    )
-    _prepare_out_dir(out, resume)
+    # under multi-worker training only the chief writes the run's artifacts and backup;
+    # the other workers keep their own log and checkpoints apart and restore from the
+    # chief's backup (same weights everywhere, same epoch on resume)
+    chief = zoo.distribute.is_chief()
+    out = final if chief else final / "workers" / "{}-{}".format(*zoo.distribute.task())
+    _prepare_out_dir(out, resume, backup=final / "backup", owner=chief)
     overrides = dict(overrides or {})
     if learning_rate is not None:
         overrides["learning_rate"] = learning_rate
@@ -134,6 +132,8 @@ def _run(entry, recipe, raw, overrides, compile_kw, out, strategy, tensorboard, 
     from recipes.transfer import continue_fine_tuning
 
     info = raw.info
+    chief = zoo.distribute.is_chief()
+    backup_dir = (out if chief else out.parent.parent) / "backup"
     kw = zoo.data.model_keywords(entry, info, overrides)
     steps = math.ceil(max(1, info.sizes.get("train", 1)) / recipe.batch_size)
     if recipe.schedule != "constant":
@@ -197,6 +197,8 @@ def _run(entry, recipe, raw, overrides, compile_kw, out, strategy, tensorboard, 
             monitor=monitor,
             reduce_lr=recipe.schedule == "constant",
             tensorboard=tensorboard,
+            backup_dir=backup_dir,
+            backup_read_only=not chief,
         )
         + extra_callbacks,
         class_weight=weights,
@@ -215,7 +217,12 @@ def _run(entry, recipe, raw, overrides, compile_kw, out, strategy, tensorboard, 
             fine_tune_layers=recipe.fine_tune_layers,
             fine_tune_lr=recipe.fine_tune_lr,
             callbacks=cbs.standard(
-                out, epochs=recipe.fine_tune_epochs, tensorboard=tensorboard, phase="phase2"
+                out,
+                epochs=recipe.fine_tune_epochs,
+                tensorboard=tensorboard,
+                phase="phase2",
+                backup_dir=backup_dir,
+                backup_read_only=not chief,
             ),
             verbose=verbose,
         )
@@ -257,8 +264,7 @@ def _run(entry, recipe, raw, overrides, compile_kw, out, strategy, tensorboard, 
         "evaluation": evaluation,
         "versions": _versions(),
     }
-    if not zoo.distribute.is_chief():
-        shutil.rmtree(out / "backup", ignore_errors=True)
+    if not chief:
         return TrainResult(model, history, metrics, out, {"log": files["log"]}, report)
     if vectorizer is not None and not hasattr(model, "tokenize"):
         from recipes.text import FILENAME, save_vectorizer
@@ -275,22 +281,26 @@ def _run(entry, recipe, raw, overrides, compile_kw, out, strategy, tensorboard, 
         files["confusion"] = out / "confusion_matrix.png"
         write_atomic(files["confusion"], lambda p: plot_confusion_matrix(evaluation, p, title))
     write_atomic(files["metrics"], lambda p: p.write_text(json.dumps(report, indent=2)))
-    shutil.rmtree(out / "backup", ignore_errors=True)  # the run is complete: nothing to resume
+    shutil.rmtree(backup_dir, ignore_errors=True)  # the run is complete: nothing to resume
     return TrainResult(model, history, metrics, out, files, report)
 
 
-def _prepare_out_dir(out: Path, resume: bool) -> None:
-    """A fresh run clears the last run's backup and log; a resumed run needs them."""
-    backup, log = out / "backup", out / "training_log.csv"
+def _prepare_out_dir(out: Path, resume: bool, *, backup: Path, owner: bool) -> None:
+    """A fresh run clears the last run's backup and log; a resumed run needs the backup.
+
+    Only the backup's ``owner`` (the chief) deletes it; other workers only read it, so a
+    resumable multi-worker run needs ``out_dir`` on a filesystem every worker sees.
+    """
     if resume:
         if not backup.is_dir():
             raise InvalidArgumentError(
-                f"Nothing to resume in {out}/ (no backup/ folder): the last run there finished "
-                "or never started. Run again without --resume."
+                f"Nothing to resume in {backup.parent}/ (no backup/ folder): the last run "
+                "there finished or never started. Run again without --resume."
             )
         return
-    shutil.rmtree(backup, ignore_errors=True)
-    log.unlink(missing_ok=True)
+    if owner:
+        shutil.rmtree(backup, ignore_errors=True)
+    (out / "training_log.csv").unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

@@ -333,7 +333,6 @@ class GAN(keras.Model):
         self.config = {"image_shape": list(image_shape), "noise_dim": noise_dim, "conv": conv}
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
-        self.seed_generator = keras.random.SeedGenerator(1337)
 
     def get_config(self) -> dict[str, Any]:
         return {**self.config, "name": self.name}
@@ -351,6 +350,9 @@ class GAN(keras.Model):
             config["beta_1"] = 0.5  # the GAN setting
         self.d_optimizer = type(optimizer).from_config(config)
         self.g_optimizer = type(optimizer).from_config(config)
+        # build their slots now, in the strategy's scope, not lazily inside a replica
+        self.d_optimizer.build(self.discriminator.trainable_weights)
+        self.g_optimizer.build(self.generator.trainable_weights)
         kwargs.pop("jit_compile", None)
         super().compile(optimizer=optimizer, jit_compile=False, **kwargs)
 
@@ -365,7 +367,7 @@ class GAN(keras.Model):
         real = tf.cast(real, "float32") * 2.0 - 1.0  # [0, 1] -> the generator's tanh range
         n = tf.shape(real)[0]
         bce = keras.losses.BinaryCrossentropy()
-        z = keras.random.normal((n, self.noise_dim), seed=self.seed_generator)
+        z = tf.random.normal((n, self.noise_dim))  # tf.random: safe in any replica context
         with tf.GradientTape() as tape:
             fake = self.generator(z, training=True)
             real_p = self.discriminator(real, training=True)
@@ -373,7 +375,7 @@ class GAN(keras.Model):
             d_loss = bce(tf.ones_like(real_p) * 0.9, real_p) + bce(tf.zeros_like(fake_p), fake_p)
         grads = tape.gradient(d_loss, self.discriminator.trainable_weights)
         self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_weights))
-        z = keras.random.normal((n, self.noise_dim), seed=self.seed_generator)
+        z = tf.random.normal((n, self.noise_dim))
         with tf.GradientTape() as tape:
             fake_p = self.discriminator(self.generator(z, training=True), training=True)
             g_loss = bce(tf.ones_like(fake_p), fake_p)
@@ -384,10 +386,12 @@ class GAN(keras.Model):
         return {m.name: m.result() for m in self.metrics}
 
     def test_step(self, data):
+        import tensorflow as tf
+
         real = data[0] if isinstance(data, tuple) else data
         real = ops.cast(real, "float32") * 2.0 - 1.0
         n = ops.shape(real)[0]
-        z = keras.random.normal((n, self.noise_dim), seed=self.seed_generator)
+        z = tf.random.normal((n, self.noise_dim))
         bce = keras.losses.BinaryCrossentropy()
         real_p = self.discriminator(real, training=False)
         fake_p = self.discriminator(self.generator(z, training=False), training=False)
@@ -514,7 +518,6 @@ class Diffusion(keras.Model):
         self.alpha_bar = np.cumprod(1.0 - betas).astype("float32")
         self.timesteps, self.ema = timesteps, ema
         self.loss_tracker = keras.metrics.Mean(name="loss")
-        self.seed_generator = keras.random.SeedGenerator(7)
 
     def get_config(self) -> dict[str, Any]:
         return {**self.config, "name": self.name}
@@ -536,11 +539,9 @@ class Diffusion(keras.Model):
 
         x0 = tf.cast(images, "float32") * 2.0 - 1.0
         n = tf.shape(x0)[0]
-        t = tf.random.stateless_uniform(
-            (n, 1), seed=self.seed_generator.next()[:2], maxval=self.timesteps, dtype="int32"
-        )
+        t = tf.random.uniform((n, 1), maxval=self.timesteps, dtype="int32")
         ab = tf.reshape(tf.gather(tf.constant(self.alpha_bar), t[:, 0]), (-1, 1, 1, 1))
-        eps = keras.random.normal(tf.shape(x0), seed=self.seed_generator)
+        eps = tf.random.normal(tf.shape(x0))
         return tf.sqrt(ab) * x0 + tf.sqrt(1.0 - ab) * eps, t, eps
 
     def train_step(self, data):
@@ -555,8 +556,15 @@ class Diffusion(keras.Model):
         # EMA with warm-up: early on the average follows the weights closely
         step = tf.cast(self.optimizer.iterations, "float32")
         decay = tf.minimum(self.ema, (1.0 + step) / (10.0 + step))
-        for w, ew in zip(self.network.weights, self.ema_network.weights):
-            ew.assign(decay * ew + (1.0 - decay) * w)
+        pairs = list(zip(self.network.weights, self.ema_network.weights))
+
+        def update_ema(strategy, decay):  # cross-replica: mirrored EMA variables stay in sync
+            for w, ew in pairs:
+                strategy.extended.update(  # on the tf.Variables under the keras ones
+                    ew.value, lambda v, t, d: v.assign(d * v + (1.0 - d) * t), args=(w.value, decay)
+                )
+
+        tf.distribute.get_replica_context().merge_call(update_ema, args=(decay,))
         self.loss_tracker.update_state(loss)
         return {"loss": self.loss_tracker.result()}
 

@@ -37,30 +37,33 @@ class Backbone:
     size_mb: float  # published weights size (MB), with the classification top
     min_size: int = 32
     default_size: int = 224
-    mobile: bool = False  # claims every TFLite quantization (the phone backbones)
+    mobile: bool = False  # a phone backbone: claims the TFLite quantizations below
     onnx: bool = False  # claims ONNX: verified to convert with tf2onnx and run in onnxruntime
+    quantizations: tuple[str, ...] = ()  # TFLite variants the test suite verifies
 
 
 BACKBONES: tuple[Backbone, ...] = (
-    Backbone("resnet50_transfer", "ResNet50", "caffe", "resnet50", 74.9, 25.6, 98, onnx=True),
+    Backbone("resnet50_transfer", "ResNet50", "caffe", "resnet50", 74.9, 25.6, 98, onnx=True,
+             quantizations=("dynamic",)),
     Backbone("resnet50_v2_transfer", "ResNet50V2", "tf", "resnet_v2", 76.0, 25.6, 98),
     Backbone("mobilenet_v2_transfer", "MobileNetV2", "tf", "mobilenet_v2", 71.3, 3.5, 14,
-             mobile=True, onnx=True),
+             mobile=True, onnx=True, quantizations=("dynamic", "float16", "int8")),
     Backbone("mobilenet_v3_small_transfer", "MobileNetV3Small", "none", "mobilenet_v3", 68.1,
-             2.9, 12, mobile=True, onnx=True),
+             2.9, 12, mobile=True, onnx=True, quantizations=("dynamic", "float16", "int8")),
     Backbone("mobilenet_v3_large_transfer", "MobileNetV3Large", "none", "mobilenet_v3", 75.6,
-             5.4, 22, mobile=True, onnx=True),
+             5.4, 22, mobile=True, onnx=True, quantizations=("dynamic", "float16", "int8")),
     Backbone("efficientnet_b0_transfer", "EfficientNetB0", "none", "efficientnet", 77.1, 5.3,
-             29, mobile=True),
+             29, mobile=True, quantizations=("dynamic", "float16")),
     Backbone("efficientnet_v2_b0_transfer", "EfficientNetV2B0", "none", "efficientnet_v2",
-             78.7, 7.2, 29, mobile=True),
+             78.7, 7.2, 29, mobile=True, quantizations=("dynamic", "float16")),
     Backbone("densenet121_transfer", "DenseNet121", "torch", "densenet", 75.0, 8.1, 33),
     Backbone("convnext_tiny_transfer", "ConvNeXtTiny", "none", "convnext", 81.3, 28.6, 109),
     Backbone("xception_transfer", "Xception", "tf", "xception", 79.0, 22.9, 88, min_size=71,
              default_size=299),
     Backbone("inception_v3_transfer", "InceptionV3", "tf", "inception_v3", 77.9, 23.9, 92,
              min_size=75, default_size=299),
-    Backbone("vgg16_transfer", "VGG16", "caffe", "vgg16", 71.3, 138.4, 528),
+    Backbone("vgg16_transfer", "VGG16", "caffe", "vgg16", 71.3, 138.4, 528,
+             quantizations=("dynamic",)),
 )  # fmt: skip
 
 
@@ -188,7 +191,7 @@ for _spec in BACKBONES:
         # tf2onnx cannot convert EfficientNet's Normalization nor ConvNeXt's depthwise convs;
         # the other large backbones are not claimed to keep the suite's time in bounds.
         exports=("saved_model", "tflite", "onnx") if _spec.onnx else ("saved_model", "tflite"),
-        quantizations=("dynamic", "float16", "int8") if _spec.mobile else ("dynamic",),
+        quantizations=_spec.quantizations,
         search_space=_SPACE,
         test_overrides={
             "weights": None,
