@@ -9,13 +9,14 @@ to TFLite with a dynamic batch and quantize to full int8; FACTS.md).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import keras
 from keras import ops
 
 from zoo.models._blocks import check_positive, check_range, classifier_head
-from zoo.registry import register
+from zoo.registry import register, register_builder
 
 Cell = Literal["simple_rnn", "lstm", "gru"]
 _CELLS = {"simple_rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
@@ -149,77 +150,81 @@ def _rnn_classifier(name: str, cell: str, *, bidirectional: bool = False, **kw: 
 _SMALL_TEXT = {"sequence_length": 12, "vocab_size": 60, "embedding_dim": 8}
 
 
-@register("simple_rnn_text", summary="Embedding, SimpleRNN, Dense: the first recurrent text "
-          "classifier.", test_overrides={**_SMALL_TEXT, "units": (8,)},
-          tags=("rnn", "text"), **_TEXT_FACTS)  # fmt: skip
-def simple_rnn_text(
-    *,
-    num_classes: int = 2,
-    vocab_size: int = 20000,
-    sequence_length: int = 200,
-    embedding_dim: int = 128,
-    units: tuple[int, ...] = (64,),
-    dense_units: int = 64,
-    dropout: float = 0.2,
-    unroll: bool = False,
-) -> keras.Model:
-    """A plain recurrent layer: shows vanishing gradients on long texts, next to LSTM/GRU."""
-    return _rnn_classifier("simple_rnn_text", "simple_rnn", **locals())
+@dataclass(frozen=True)
+class _RNNText:
+    """One recurrent text classifier: a table row, not a copy of the builder."""
+
+    name: str
+    cell: str
+    units: tuple[int, ...]
+    summary: str
+    why: str
+    tags: tuple[str, ...]
+    bidirectional: bool = False
 
 
-@register("lstm_text", summary="The tutorial's LSTM classifier: Embedding, LSTM 128 (sequences), "
-          "Dropout, LSTM 64, Dropout, Dense 64, softmax.",
-          test_overrides={**_SMALL_TEXT, "units": (8, 4), "dense_units": 4},
-          tags=("rnn", "lstm", "text"), **_TEXT_FACTS)  # fmt: skip
-def lstm_text(
-    *,
-    num_classes: int = 2,
-    vocab_size: int = 20000,
-    sequence_length: int = 200,
-    embedding_dim: int = 128,
-    units: tuple[int, ...] = (128, 64),
-    dense_units: int = 64,
-    dropout: float = 0.2,
-    unroll: bool = False,
-) -> keras.Model:
-    """Stacked LSTMs: gates keep long-range information the SimpleRNN loses."""
-    return _rnn_classifier("lstm_text", "lstm", **locals())
+RNN_TEXT = (
+    _RNNText("simple_rnn_text", "simple_rnn", (64,),
+             "Embedding, SimpleRNN, Dense: the first recurrent text classifier.",
+             "A plain recurrent layer: shows vanishing gradients on long texts, next to LSTM/GRU.",
+             ("rnn", "text")),
+    _RNNText("lstm_text", "lstm", (128, 64),
+             "The tutorial's LSTM classifier: Embedding, LSTM 128 (sequences), Dropout, LSTM 64, "
+             "Dropout, Dense 64, softmax.",
+             "Stacked LSTMs: gates keep long-range information the SimpleRNN loses.",
+             ("rnn", "lstm", "text")),
+    _RNNText("gru_text", "gru", (128, 64),
+             "Embedding, stacked GRUs, Dense: the LSTM's lighter cousin.",
+             "GRUs: two gates instead of three, fewer parameters, similar accuracy.",
+             ("rnn", "gru", "text")),
+    _RNNText("bilstm_text", "lstm", (64, 32),
+             "Embedding, bidirectional LSTMs, Dense: reads the text both ways.",
+             "A forward and a backward LSTM per layer, concatenated.",
+             ("rnn", "lstm", "bidirectional", "text"), bidirectional=True),
+)  # fmt: skip
 
 
-@register("gru_text", summary="Embedding, stacked GRUs, Dense: the LSTM's lighter cousin.",
-          test_overrides={**_SMALL_TEXT, "units": (8, 4), "dense_units": 4},
-          tags=("rnn", "gru", "text"), **_TEXT_FACTS)  # fmt: skip
-def gru_text(
-    *,
-    num_classes: int = 2,
-    vocab_size: int = 20000,
-    sequence_length: int = 200,
-    embedding_dim: int = 128,
-    units: tuple[int, ...] = (128, 64),
-    dense_units: int = 64,
-    dropout: float = 0.2,
-    unroll: bool = False,
-) -> keras.Model:
-    """GRUs: two gates instead of three, fewer parameters, similar accuracy."""
-    return _rnn_classifier("gru_text", "gru", **locals())
+def _make_rnn_text(row: _RNNText):
+    def builder(
+        *,
+        num_classes: int = 2,
+        vocab_size: int = 20000,
+        sequence_length: int = 200,
+        embedding_dim: int = 128,
+        units: tuple[int, ...] = row.units,
+        dense_units: int = 64,
+        dropout: float = 0.2,
+        unroll: bool = False,
+    ) -> keras.Model:
+        return _rnn_classifier(
+            row.name,
+            row.cell,
+            bidirectional=row.bidirectional,
+            num_classes=num_classes,
+            vocab_size=vocab_size,
+            sequence_length=sequence_length,
+            embedding_dim=embedding_dim,
+            units=units,
+            dense_units=dense_units,
+            dropout=dropout,
+            unroll=unroll,
+        )
+
+    builder.__name__ = builder.__qualname__ = row.name
+    builder.__doc__ = row.why
+    return builder
 
 
-@register("bilstm_text", summary="Embedding, bidirectional LSTMs, Dense: reads the text both ways.",
-          test_overrides={**_SMALL_TEXT, "units": (8, 4), "dense_units": 4},
-          tags=("rnn", "lstm", "bidirectional", "text"), **_TEXT_FACTS)  # fmt: skip
-def bilstm_text(
-    *,
-    num_classes: int = 2,
-    vocab_size: int = 20000,
-    sequence_length: int = 200,
-    embedding_dim: int = 128,
-    units: tuple[int, ...] = (64, 32),
-    dense_units: int = 64,
-    dropout: float = 0.2,
-    unroll: bool = False,
-) -> keras.Model:
-    """A forward and a backward LSTM per layer, concatenated."""
-    return _rnn_classifier("bilstm_text", "lstm", bidirectional=True, **locals())
+for _row in RNN_TEXT:
+    _small_units = (8,) if len(_row.units) == 1 else (8, 4)
+    register_builder(
+        _row.name,
+        _make_rnn_text(_row),
+        summary=_row.summary,
+        tags=_row.tags,
+        test_overrides={**_SMALL_TEXT, "units": _small_units, "dense_units": 4},
+        **_TEXT_FACTS,
+    )
 
 
 @register("transformer_text", summary="Token + position embedding, the tutorial's Transformer "
