@@ -77,6 +77,10 @@ def train(
     ``float32``, ``mixed_bfloat16`` or ``mixed_float16``. ``fine_tune_layers``
     > 0 adds phase 2 for transfer models.
     """
+    from zoo.backbones import preflight
+
+    # before TensorFlow is imported: offline without cached weights fails in a second
+    preflight(name, (overrides or {}).get("weights", "imagenet"))
     import keras
 
     from recipes.recipe import get as get_recipe
@@ -113,9 +117,6 @@ def train(
     compile_kw = {
         k: overrides.pop(k) for k in list(overrides) if k in zoo.registry.COMPILE_KEYWORDS
     }
-    from zoo.models.transfer import check_weights
-
-    check_weights(name, overrides.get("weights", entry.defaults().get("weights")))  # fail fast
     keras.utils.set_random_seed(seed)
 
     raw = zoo.data.load_raw(recipe.dataset, seed=seed)

@@ -67,6 +67,16 @@ def test_weights_file_and_preprocessing_inside(spec, tmp_path):
     np.testing.assert_allclose(model.predict(x, verbose=0), expected, atol=1e-5)
 
 
+@pytest.mark.parametrize("spec", BACKBONES, ids=lambda b: b.entry)
+def test_cache_file_table_matches_what_keras_asks_for(spec):
+    import fnmatch
+
+    from zoo.backbones import WEIGHTS_FILES
+    from zoo.models.transfer import requested_weights_file
+
+    assert fnmatch.fnmatch(requested_weights_file(spec.entry), WEIGHTS_FILES[spec.entry])
+
+
 def test_card_shows_backbone_facts():
     card = zoo.info("resnet50_transfer")
     assert card["backbone"]["imagenet_top1"] == 74.9
@@ -116,6 +126,7 @@ def test_cli_train_offline_without_weights_fails_in_seconds(tmp_path):
     assert "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5" in proc.stderr
     assert str(tmp_path / "k" / "models") in proc.stderr
     assert elapsed < 10, elapsed
+    assert "import tensorflow" not in proc.stderr  # it failed before loading TensorFlow
 
 
 def _tiny_transfer_data(model, n=16, seed=0):

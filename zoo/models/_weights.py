@@ -23,19 +23,28 @@ class _Reachable(Exception):
 
 
 @contextlib.contextmanager
-def _guarded_get_file(entry: str, check_only: bool = False):
-    """Let keras fetch a weights file only if it is cached or the host answers."""
+def _guarded_get_file(entry: str, check_only: bool = False, assume_online: bool = False):
+    """Let keras fetch a weights file only if it is cached or the host answers.
+
+    The host is probed in a thread from the start, while keras builds the
+    backbone, so an offline failure costs the build, not the build plus the probe.
+    """
+    import concurrent.futures
+
     from keras.src.utils import file_utils
 
     from zoo.data.remote import keras_home, network_available
 
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    probe = pool.submit(lambda: assume_online or network_available())
+    pool.shutdown(wait=False)
     real = file_utils.get_file
 
     def guarded(fname: str | None = None, origin: str | None = None, **kw: Any):
         subdir = kw.get("cache_subdir", "datasets")
         folder = Path(kw.get("cache_dir") or keras_home()) / subdir
         name = fname or (origin or "").rsplit("/", 1)[-1]
-        if not (folder / name).exists() and not network_available():
+        if not (folder / name).exists() and not probe.result():
             raise WeightsUnavailableError(
                 f"{entry}: ImageNet weights {name!r} are not cached and the download host "
                 f"cannot be reached. Download {origin} and put it in {folder}/ "
@@ -76,17 +85,14 @@ def imagenet_weights(app: Callable[..., Any], weights: str | None, *, entry: str
     return model
 
 
-def check_available(app: Callable[..., Any], *, entry: str, **options: Any) -> None:
-    """Fail fast (WeightsUnavailableError) if ``app``'s ImageNet weights cannot be had now.
-
-    Recipes call this before loading data, so an offline run without cached
-    weights says so in seconds instead of after the dataset work.
-    """
+def requested_file(app: Callable[..., Any], *, entry: str, **options: Any) -> str:
+    """The ImageNet weights file name keras asks for when building ``app(**options)``."""
     try:
-        with _guarded_get_file(entry, check_only=True):
+        with _guarded_get_file(entry, check_only=True, assume_online=True):
             _build(app, entry, weights="imagenet", **options)
-    except _Reachable:
-        return
+    except _Reachable as found:
+        return str(found.args[0])
+    raise AssertionError(f"{entry}: keras built without asking for a weights file")
 
 
 def _build(app: Callable[..., Any], entry: str, **kwargs: Any):

@@ -17,7 +17,7 @@ import keras
 from zoo.errors import InvalidArgumentError
 from zoo.models._blocks import check_positive, check_range, classifier_head
 from zoo.models._layers import ImagePreprocess
-from zoo.models._weights import check_available, imagenet_weights
+from zoo.models._weights import imagenet_weights, requested_file
 from zoo.registry import register_builder
 
 #: Name of the nested backbone model inside every transfer model (fine-tuning finds it).
@@ -145,16 +145,12 @@ def _make_builder(spec: Backbone):
     return builder
 
 
-def check_weights(name: str, weights: str | None = "imagenet") -> None:
-    """Raise WeightsUnavailableError now if entry ``name`` would need weights it cannot get.
-
-    A no-op for non-transfer entries, ``weights=None`` and weight files.
-    """
-    spec = next((b for b in BACKBONES if b.entry == name), None)
-    if spec is None or weights != "imagenet":
-        return
-    small = (spec.min_size, spec.min_size, 3)  # the no-top weights file is the same for any size
-    check_available(getattr(keras.applications, spec.app), entry=name, **_app_options(spec, small))
+def requested_weights_file(name: str) -> str:
+    """The no-top weights file keras.applications asks for to build entry ``name``."""
+    spec = next(b for b in BACKBONES if b.entry == name)
+    small = (spec.min_size, spec.min_size, 3)
+    return requested_file(getattr(keras.applications, spec.app), entry=name,
+                          **_app_options(spec, small))  # fmt: skip
 
 
 def _app_options(spec: Backbone, input_shape: tuple[int, ...]) -> dict[str, Any]:
