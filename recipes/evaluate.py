@@ -240,3 +240,29 @@ def predict(model_or_name: str | os.PathLike, inputs: Any) -> dict[str, Any]:
         idx = proba.argmax(-1)
         predicted = [labels[i] if labels else int(i) for i in idx]
     return {"probabilities": proba, "labels": labels, "predicted": predicted}
+
+
+def bleu(reference: Sequence[str], candidate: Sequence[str], max_n: int = 4) -> float:
+    """Corpus BLEU of token sequences (Papineni et al.), add-one smoothing for n > 1.
+
+    For generated text against a held-out reference continuation; characters or
+    words may be the tokens.
+    """
+    import math
+    from collections import Counter
+
+    ref, cand = list(reference), list(candidate)
+    if not cand:
+        return 0.0
+    log_p = 0.0
+    for n in range(1, max_n + 1):
+        c_ngrams = Counter(tuple(cand[i : i + n]) for i in range(len(cand) - n + 1))
+        r_ngrams = Counter(tuple(ref[i : i + n]) for i in range(len(ref) - n + 1))
+        overlap = sum(min(c, r_ngrams[g]) for g, c in c_ngrams.items())
+        total = max(len(cand) - n + 1, 0)
+        if n == 1 and overlap == 0:
+            return 0.0
+        smooth = 0 if n == 1 else 1
+        log_p += math.log((overlap + smooth) / (total + smooth)) / max_n if total else 0.0
+    brevity = 1.0 if len(cand) > len(ref) else math.exp(1 - len(ref) / len(cand))
+    return float(brevity * math.exp(log_p))

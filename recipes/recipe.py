@@ -32,6 +32,9 @@ class Recipe:
     fine_tune_layers: int = 0  # transfer: backbone layers unfrozen in phase 2 (0: no phase 2)
     fine_tune_epochs: int = 0
     fine_tune_lr: float | None = None  # default: a tenth of phase 1's
+    optimizer: str = "adam"  # from the entry's compile defaults (override: --set optimizer=sgd)
+    learning_rate: float | None = None  # None: the optimizer's default
+    metric: str = "val_loss"  # what the callbacks watch and the run is judged by
 
     def replace(self, **changes: Any) -> Recipe:
         """A copy with ``changes``; ``None`` values keep the recipe's own."""
@@ -97,7 +100,19 @@ def _table() -> dict[str, dict[str, Any]]:
 def get(name: str) -> Recipe:
     """The default recipe of registry entry ``name``."""
     entry = zoo.get_entry(name)
+    compile_cfg = entry.compile_config()
+    optimizer = compile_cfg.get("optimizer", "adam")
+    metric = {"classification": "val_accuracy", "binary": "val_accuracy",
+              "regression": "val_rmse", "language_model": "val_perplexity",
+              "gan": "frechet_distance", "diffusion": "frechet_distance"}.get(
+        entry.task, "val_loss")  # fmt: skip
     base = Recipe(
-        name=name, dataset=entry.dataset, epochs=entry.epochs, batch_size=entry.batch_size
+        name=name,
+        dataset=entry.dataset,
+        epochs=entry.epochs,
+        batch_size=entry.batch_size,
+        optimizer=optimizer if isinstance(optimizer, str) else type(optimizer).__name__.lower(),
+        learning_rate=compile_cfg.get("learning_rate"),
+        metric=metric,
     )
     return base.replace(**_table().get(name, {}))

@@ -98,6 +98,7 @@ def train(
         "fine_tune_layers": fine_tune_layers,
         "fine_tune_epochs": fine_tune_epochs,
         "fine_tune_lr": fine_tune_lr,
+        "learning_rate": learning_rate,
     }
     if augment != "default":
         changes["augment"] = augment
@@ -112,8 +113,8 @@ def train(
     out = final if chief else final / "workers" / "{}-{}".format(*zoo.distribute.task())
     _prepare_out_dir(out, resume, backup=final / "backup", owner=chief)
     overrides = dict(overrides or {})
-    if learning_rate is not None:
-        overrides["learning_rate"] = learning_rate
+    if recipe.learning_rate is not None:
+        overrides.setdefault("learning_rate", recipe.learning_rate)
     compile_kw = {
         k: overrides.pop(k) for k in list(overrides) if k in zoo.registry.COMPILE_KEYWORDS
     }
@@ -236,7 +237,10 @@ def _run(entry, recipe, raw, overrides, compile_kw, out, strategy, tensorboard, 
     metrics = {f"test_{k}": float(v) for k, v in test.items()}
     from recipes.evaluate import evaluate, plot_confusion_matrix
 
-    if generative:
+    if entry.task == "language_model" and hasattr(model, "generate"):
+        evaluation = evaluate(model, splits.test, task=entry.task)
+        evaluation.update(_generation_bleu(model, raw.test))
+    elif generative:
         from recipes.quality import generative_report
 
         evaluation = generative_report(model, entry.task, splits.test, recipe.dataset)
@@ -284,6 +288,22 @@ def _run(entry, recipe, raw, overrides, compile_kw, out, strategy, tensorboard, 
     write_atomic(files["metrics"], lambda p: p.write_text(json.dumps(report, indent=2)))
     shutil.rmtree(backup_dir, ignore_errors=True)  # the run is complete: nothing to resume
     return TrainResult(model, history, metrics, out, files, report)
+
+
+def _generation_bleu(model: Any, test: Any, prompts: int = 3, length: int = 60) -> dict:
+    """Character BLEU of greedy continuations of held-out text against what really follows."""
+    import numpy as np
+
+    from recipes.evaluate import bleu
+    from zoo.text import decode
+
+    scores = []
+    for x, y in test.take(prompts):
+        ids = np.asarray(x)
+        half = len(ids) // 2
+        prompt, reference = decode(ids[:half]), decode(np.asarray(y)[half - 1 : half - 1 + length])
+        scores.append(bleu(reference, model.generate(prompt, len(reference), temperature=0)))
+    return {"bleu_char": float(np.mean(scores)) if scores else None, "bleu_prompts": len(scores)}
 
 
 def _prepare_out_dir(out: Path, resume: bool, *, backup: Path, owner: bool) -> None:

@@ -246,3 +246,34 @@ def test_sigkill_then_resume_finishes_the_planned_epochs_from_the_backup(tmp_pat
     report = json.loads((out / "metrics.json").read_text())
     assert report["epochs_run"] == 8 and len(report["evaluation"]["per_class"]) == 10
     assert not (out / "backup").exists()
+
+
+def test_bleu_matches_a_hand_computation():
+    from recipes.evaluate import bleu
+
+    assert bleu("the cat sat on the mat".split(), "the cat sat on the mat".split()) == 1.0
+    # unigrams 3/6, bigrams (2+1)/(5+1), trigrams (1+1)/(4+1), 4-grams (0+1)/(3+1)
+    assert bleu(list("abcdef"), list("abcxyz")) == pytest.approx(0.025**0.25)
+    assert bleu(list("abc"), list("xyz")) == 0.0
+    assert bleu(list("abcdefgh"), list("abcd")) == pytest.approx(math.exp(1 - 8 / 4))
+
+
+def test_mixed_precision_trains_and_restores_the_policy(tmp_path):
+    before = keras.config.dtype_policy().name
+    res = recipes.train(
+        "mnist_mlp", epochs=1, precision="mixed_bfloat16", out_dir=tmp_path, verbose=0
+    )
+    dense = [la for la in res.model.layers if isinstance(la, keras.layers.Dense)]
+    assert dense[0].compute_dtype == "bfloat16" and dense[0].variable_dtype == "float32"
+    assert res.model.output.dtype == "float32"  # the softmax head stays float32
+    assert np.isfinite(res.metrics["test_loss"])
+    assert keras.config.dtype_policy().name == before
+    with pytest.raises(zoo.InvalidArgumentError, match="Unknown precision"):
+        recipes.get("mnist_mlp").replace(precision="float8")
+
+
+def test_recipe_states_optimizer_schedule_and_metric():
+    r = recipes.get("mnist_mlp")
+    assert (r.optimizer, r.schedule, r.metric) == ("adam", "constant", "val_accuracy")
+    assert recipes.get("bert_classifier").learning_rate == 3e-5
+    assert recipes.get("mlp_regressor").metric == "val_rmse"

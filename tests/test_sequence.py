@@ -166,6 +166,7 @@ def test_char_lstm_beats_unigram_perplexity_and_generates(tmp_path):
     )
     report = json.loads(res.files["metrics"].read_text())
     assert report["evaluation"]["perplexity"] == ppl
+    assert 0.0 <= report["evaluation"]["bleu_char"] <= 1.0  # greedy continuations vs the text
 
 
 def test_char_encoding_round_trip():
