@@ -181,7 +181,7 @@ def test_bad_arguments(kwargs, message, tmp_path):
 
 
 def test_bad_paths(tmp_path):
-    with pytest.raises(zoo.InvalidArgumentError, match="a .keras file"):
+    with pytest.raises(zoo.InvalidArgumentError, match="a .keras file, or the name"):
         zoo.export(tmp_path / "model.h5", tmp_path / "x")
     with pytest.raises(zoo.InvalidArgumentError, match="No model file"):
         zoo.export(tmp_path / "missing.keras", tmp_path / "x")
@@ -245,3 +245,32 @@ def test_killed_export_leaves_no_version_behind(tmp_path):
     report = zoo.export(path, out, formats=["saved_model"])
     assert report.version == 1
     assert not list(out.glob(".export-*"))  # the dead run's staging folder is cleaned
+
+
+def test_recipe_data_is_prepared_as_in_training(tmp_path):
+    """Raw-pixel models calibrate on 0-255 images; text models on the saved vocabulary's ids."""
+    from PIL import Image
+
+    for label in ("a", "b"):
+        (tmp_path / "imgs" / label).mkdir(parents=True)
+        for i in range(6):
+            arr = np.random.default_rng(i).integers(0, 255, (40, 40, 3)).astype("uint8")
+            Image.fromarray(arr).save(tmp_path / "imgs" / label / f"{i}.png")
+    model = build_small("mobilenet_v2_transfer", num_classes=2)
+    xs, ys = exporting._recipe_data(
+        "mobilenet_v2_transfer", model, {}, "train", 8, dataset=str(tmp_path / "imgs")
+    )
+    assert xs[0].shape[1:] == (32, 32, 3) and xs[0].max() > 2.0  # raw pixels, not [0, 1]
+
+
+def test_trained_text_model_exports_with_its_vocabulary(tmp_path, monkeypatch):
+    import recipes
+
+    monkeypatch.chdir(tmp_path)
+    recipes.train("gru_text", epochs=2, verbose=0,
+                  overrides={"sequence_length": 24, "vocab_size": 500, "embedding_dim": 16,
+                             "units": (16,), "dense_units": 8})  # fmt: skip
+    report = zoo.export("gru_text", formats=["tflite"], quantize=[None, "dynamic"])
+    par = report.manifest["artifacts"]["tflite_dynamic"]["parity"]
+    assert par["samples"] == 200 and "accuracy" in par  # the labelled test split, as ids
+    assert report.manifest["labels"] == ["negative", "positive"]

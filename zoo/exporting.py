@@ -61,25 +61,30 @@ class ExportReport:
 # --------------------------------------------------------------------------- inputs
 
 
-def _load_model(model_or_path: Any) -> tuple[Any, dict[str, Any]]:
-    """A Keras model, plus the training report found beside a ``.keras`` file (if any)."""
+def _load_model(model_or_path: Any) -> tuple[Any, dict[str, Any], Path | None]:
+    """A Keras model, the training report found beside a ``.keras`` file, and that file."""
     import keras
 
     if isinstance(model_or_path, keras.Model):
-        return model_or_path, {}
+        return model_or_path, {}, None
     path = Path(model_or_path)
     if path.suffix != ".keras":
-        raise InvalidArgumentError(
-            f"Cannot export {str(path)!r}: give a keras.Model or a path to a .keras file."
-        )
-    if not path.is_file():
-        raise InvalidArgumentError(f"No model file at {str(path)!r}.")
+        from zoo.registry import list_models
+
+        if str(model_or_path) not in list_models():
+            raise InvalidArgumentError(
+                f"Cannot export {str(path)!r}: give a keras.Model, a .keras file, or the name "
+                "of a model trained with zoo train."
+            )
+    from zoo.artifacts import trained_model_path
+
+    path = trained_model_path(model_or_path)  # a registered name -> saved_models/NAME/
     import zoo.models  # noqa: F401  - registers the zoo's custom layers for loading
 
     model = keras.saving.load_model(path, safe_mode=True)
     report_path = path.with_name("metrics.json")
     report = json.loads(report_path.read_text()) if report_path.is_file() else {}
-    return model, report
+    return model, report, path
 
 
 def _input_specs(model: Any) -> list[dict[str, Any]]:
@@ -306,16 +311,33 @@ def _normalize_quantize(quantize: Any, formats: Sequence[str]) -> list[str | Non
     return list(dict.fromkeys(variants))
 
 
-def _recipe_data(name: str, model: Any, report: dict, split: str, limit: int, dataset=None):
-    """The training / test split of the recipe the model was (or would be) trained on."""
+def _recipe_data(name: str, model: Any, report: dict, split: str, limit: int, dataset=None,
+                 source: Path | None = None):  # fmt: skip
+    """The training / test split of the recipe the model was (or would be) trained on,
+    prepared as in training: raw pixels for models that preprocess inside, token ids
+    (the vocabulary saved beside the model, or the model's own tokenizer) for text."""
     import zoo
+    from zoo.data.vocab import FILENAME, load_vectorizer
 
+    entry = _entry_or_none(name)
     dataset = dataset or (report.get("dataset") or {}).get("name")
     if dataset is None:
-        if name not in zoo.list_models():
+        if entry is None:
             return None
-        dataset = zoo.get_entry(name).dataset
-    splits = zoo.data.load(dataset, batch_size=64, input_shape=model.input_shape[1:])
+        dataset = entry.dataset
+    vectorize = getattr(model, "tokenize", None)
+    if vectorize is None and source is not None and source.with_name(FILENAME).is_file():
+        vectorize = load_vectorizer(source.with_name(FILENAME))
+    raw = zoo.data.load_raw(dataset)
+    if raw.info.modality == "text" and vectorize is None:
+        return None  # no vocabulary: fall back to the caller's inputs
+    splits = zoo.data.pipeline(
+        raw,
+        batch_size=64,
+        input_shape=model.input_shape[1:],
+        rescale=not (entry is not None and entry.raw_pixels),
+        vectorize=vectorize,
+    )
     return _as_batch(model, getattr(splits, split), limit)
 
 
@@ -371,7 +393,7 @@ def export(
     exports, else random inputs of the model's shapes). ``dataset`` names the
     zoo dataset to take both from instead of the recipe's.
     """
-    model, report = _load_model(model_or_path)
+    model, report, source = _load_model(model_or_path)
     formats = list(dict.fromkeys(formats))
     unknown = set(formats) - set(FORMATS)
     if unknown or not formats:
@@ -398,7 +420,7 @@ def export(
         rep = (
             _as_batch(model, representative_data, 500)
             if representative_data is not None
-            else _recipe_data(name, model, report, "train", 500, dataset)
+            else _recipe_data(name, model, report, "train", 500, dataset, source)
         )
         if rep is None:
             raise InvalidArgumentError(
@@ -408,7 +430,7 @@ def export(
     if validation_data is not None:
         val = _as_batch(model, validation_data, samples)
     elif dataset is not None or any(q is not None for q in variants):
-        val = _recipe_data(name, model, report, "test", samples, dataset) or (
+        val = _recipe_data(name, model, report, "test", samples, dataset, source) or (
             rep or (synthetic_inputs(model, 16), None)
         )
     else:
