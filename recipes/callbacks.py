@@ -80,32 +80,30 @@ def _read_only_backup_class():
     return ReadOnlyBackup
 
 
-class SampleGrid:
-    """Factory for a callback writing ``samples/epoch_NNN.png`` after every epoch.
+def sample_grid(out_dir: str | Path, images: Any = None, n: int = 16) -> Any:
+    """A callback writing ``samples/epoch_NNN.png`` after every epoch.
 
     Models with ``sample`` (GAN, VAE, diffusion) draw 16 seeded samples;
     autoencoders show 8 fixed images above their reconstructions.
     """
+    import keras
+    import numpy as np
 
-    def __new__(cls, out_dir: str | Path, images: Any = None, n: int = 16):
-        import keras
-        import numpy as np
+    from recipes.plots import image_grid
 
-        from recipes.plots import image_grid
+    folder = Path(out_dir) / "samples"
 
-        folder = Path(out_dir) / "samples"
+    class SampleGrid(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"epoch_{epoch + 1:03d}.png"
+            if hasattr(self.model, "sample"):
+                grid = self.model.sample(n, seed=0)
+                title = f"samples after epoch {epoch + 1}"
+            else:
+                recon = np.asarray(self.model.predict(images, verbose=0))
+                grid = np.concatenate([images, recon])
+                title = f"inputs (top) and reconstructions, epoch {epoch + 1}"
+            image_grid(grid, path, title, rows=None if hasattr(self.model, "sample") else 2)
 
-        class _SampleGrid(keras.callbacks.Callback):
-            def on_epoch_end(self, epoch, logs=None):
-                folder.mkdir(parents=True, exist_ok=True)
-                path = folder / f"epoch_{epoch + 1:03d}.png"
-                if hasattr(self.model, "sample"):
-                    grid = self.model.sample(n, seed=0)
-                    title = f"samples after epoch {epoch + 1}"
-                else:
-                    recon = np.asarray(self.model.predict(images, verbose=0))
-                    grid = np.concatenate([images, recon])
-                    title = f"inputs (top) and reconstructions, epoch {epoch + 1}"
-                image_grid(grid, path, title, rows=None if hasattr(self.model, "sample") else 2)
-
-        return _SampleGrid()
+    return SampleGrid()

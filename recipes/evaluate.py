@@ -150,20 +150,15 @@ def evaluate_model(
     """
     import json
 
-    import keras
-
     import zoo
-    import zoo.models  # noqa: F401  - registers the zoo's custom layers
-    from zoo.artifacts import trained_model_path, write_atomic
+    from zoo.artifacts import load_trained, write_atomic
     from zoo.errors import InvalidArgumentError
 
-    path = trained_model_path(model_or_name)
+    model, report, path = load_trained(model_or_name)
     metrics_path = path.with_name("metrics.json")
-    report = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
     dataset = dataset or (report.get("dataset") or {}).get("name")
     if dataset is None:
         raise InvalidArgumentError(f"Which data? Pass --dataset: {path} has no training report.")
-    model = keras.saving.load_model(path, safe_mode=True)
     name = report.get("model") or model.name
     entry = zoo.get_entry(name) if name in zoo.list_models() else None
     if entry is not None:
@@ -205,17 +200,11 @@ def predict(model_or_name: str | os.PathLike, inputs: Any) -> dict[str, Any]:
 
     Returns ``{"probabilities": array, "labels": [...] or None, "predicted": [...]}``.
     """
-    import json
-
-    import keras
-
-    import zoo.models  # noqa: F401
     from recipes.text import FILENAME, load_vectorizer
-    from zoo.artifacts import trained_model_path
+    from zoo.artifacts import load_trained
     from zoo.errors import InvalidArgumentError
 
-    path = trained_model_path(model_or_name)
-    model = keras.saving.load_model(path, safe_mode=True)
+    model, report, path = load_trained(model_or_name)
     x = inputs
     is_text = isinstance(inputs, str) or (
         isinstance(inputs, (list, tuple)) and inputs and isinstance(inputs[0], str)
@@ -232,8 +221,6 @@ def predict(model_or_name: str | os.PathLike, inputs: Any) -> dict[str, Any]:
         texts = [inputs] if isinstance(inputs, str) else list(inputs)
         x = np.asarray(load_vectorizer(vocab)(np.asarray(texts, dtype=object)))
     proba = np.asarray(model.predict(np.asarray(x), verbose=0))
-    metrics_path = path.with_name("metrics.json")
-    report = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
     labels = (report.get("dataset") or {}).get("class_names")
     predicted = None
     if proba.ndim == 2 and proba.shape[-1] > 1:

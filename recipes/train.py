@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import zoo
-from zoo.artifacts import jsonable, write_atomic
+from zoo.artifacts import jsonable, library_versions, write_atomic
 from zoo.errors import InvalidArgumentError, ZooError
 
 
@@ -185,7 +185,7 @@ def _run(entry, recipe, raw, overrides, compile_kw, out, strategy, tensorboard, 
     if generative:
         from recipes.quality import real_images
 
-        extra_callbacks.append(cbs.SampleGrid(out, images=real_images(splits.val, 8)))
+        extra_callbacks.append(cbs.sample_grid(out, images=real_images(splits.val, 8)))
     monitor = None if entry.task in ("gan", "diffusion") else "val_loss"
 
     start = time.perf_counter()
@@ -267,7 +267,7 @@ def _run(entry, recipe, raw, overrides, compile_kw, out, strategy, tensorboard, 
         "train_seconds": round(train_seconds, 3),
         "metrics": metrics,
         "evaluation": evaluation,
-        "versions": _versions(),
+        "versions": library_versions(),
     }
     if not chief:
         return TrainResult(model, history, metrics, out, {"log": files["log"]}, report)
@@ -380,15 +380,3 @@ def _read_log(path: Path) -> dict[str, list[float]]:
             value = rows[epoch].get(k)
             history.setdefault(k, []).append(float(value) if value not in (None, "") else math.nan)
     return history
-
-
-def _versions() -> dict[str, str]:
-    import keras
-    import tensorflow as tf
-
-    return {
-        "zoo": zoo.__version__,
-        "keras": keras.__version__,
-        "tensorflow": tf.__version__,
-        "backend": keras.backend.backend(),
-    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Callable
@@ -50,3 +51,40 @@ def trained_model_path(name_or_path: str | os.PathLike) -> Path:
             "or pass the path of a .keras file."
         )
     return path
+
+
+def load_trained(name_or_path: str | os.PathLike) -> tuple[Any, dict[str, Any], Path]:
+    """A trained model (registered name or ``.keras`` file), the training report beside it
+    (``metrics.json``, or ``{}``) and the file it came from."""
+    import keras
+
+    import zoo.models  # noqa: F401  - registers the zoo's custom layers for loading
+
+    path = trained_model_path(name_or_path)
+    model = keras.saving.load_model(path, safe_mode=True)
+    report_path = path.with_name("metrics.json")
+    report = json.loads(report_path.read_text()) if report_path.is_file() else {}
+    return model, report, path
+
+
+def library_versions(*packages: str) -> dict[str, str]:
+    """zoo, keras, TensorFlow and the backend, plus any installed ``packages``, for reports."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    import keras
+    import tensorflow as tf
+
+    import zoo
+
+    out = {
+        "zoo": zoo.__version__,
+        "keras": keras.__version__,
+        "tensorflow": tf.__version__,
+        "backend": keras.backend.backend(),
+    }
+    for package in packages:
+        try:
+            out[package] = version(package.replace("_", "-"))
+        except PackageNotFoundError:
+            pass
+    return out

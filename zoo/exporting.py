@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from zoo.artifacts import write_atomic
+from zoo.artifacts import library_versions, write_atomic
 from zoo.errors import InvalidArgumentError, ZooError
 from zoo.registry import EXPORT_FORMATS as FORMATS
 from zoo.registry import QUANTIZATIONS
@@ -76,15 +76,9 @@ def _load_model(model_or_path: Any) -> tuple[Any, dict[str, Any], Path | None]:
                 f"Cannot export {str(path)!r}: give a keras.Model, a .keras file, or the name "
                 "of a model trained with zoo train."
             )
-    from zoo.artifacts import trained_model_path
+    from zoo.artifacts import load_trained
 
-    path = trained_model_path(model_or_path)  # a registered name -> saved_models/NAME/
-    import zoo.models  # noqa: F401  - registers the zoo's custom layers for loading
-
-    model = keras.saving.load_model(path, safe_mode=True)
-    report_path = path.with_name("metrics.json")
-    report = json.loads(report_path.read_text()) if report_path.is_file() else {}
-    return model, report, path
+    return load_trained(model_or_path)  # a registered name -> saved_models/NAME/model.keras
 
 
 def _input_specs(model: Any) -> list[dict[str, Any]]:
@@ -553,8 +547,6 @@ def _produce(model, name, staging, formats, variants, rep, int8_io, xs, ys, refe
 
 
 def _manifest(model, name, artifacts, figures, variants, labels, preprocessing, tol, int8_io):
-    import keras
-    import tensorflow as tf
 
     def size(p: Path) -> int:
         if p.is_dir():
@@ -573,17 +565,7 @@ def _manifest(model, name, artifacts, figures, variants, labels, preprocessing, 
         }
         if q == "int8":
             arts[key]["int8_io"] = bool(int8_io)
-    versions = {"keras": keras.__version__, "tensorflow": tf.__version__}
-    for mod in ("ai_edge_litert", "onnxruntime", "tf2onnx"):
-        try:
-            from importlib.metadata import version as pkg_version
-
-            versions[mod] = pkg_version(mod.replace("_", "-"))
-        except Exception:
-            pass
-    import zoo
-
-    versions["zoo"] = zoo.__version__
+    versions = library_versions("ai_edge_litert", "onnxruntime", "tf2onnx")
     return {
         "name": name,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
