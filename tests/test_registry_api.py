@@ -228,3 +228,8 @@ def test_wrong_input_shape_is_a_clear_error():
     model = zoo.build("mnist_mlp")
     with pytest.raises(ValueError, match="784|shape"):
         model.predict(np.zeros((2, 100), "float32"), verbose=0)
+
+
+def test_card_names_compile_metrics():
+    assert zoo.info("mnist_mlp")["compile"]["metrics"] == ["accuracy"]
+    assert zoo.info("mlp_regressor")["compile"]["metrics"] == ["mae", "rmse"]

@@ -72,6 +72,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     r = card["recipe"]
     print(f"  recipe: dataset={r['dataset']} epochs={r['epochs']} batch_size={r['batch_size']}")
     print(f"  exports: {', '.join(card['exports']) or 'none'}")
+    if card.get("quantizations"):
+        print(f"  TFLite quantizations: {', '.join(card['quantizations'])}")
     if card["search_space"]:
         print("  search space:")
         for k, v in card["search_space"].items():

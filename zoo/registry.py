@@ -211,6 +211,8 @@ class Entry:
 def _describe_obj(v: Any) -> Any:
     if isinstance(v, (list, tuple)):
         return [_describe_obj(x) for x in v]
+    if isinstance(v, (str, int, float, type(None))):  # metric names such as "accuracy"
+        return v
     return getattr(v, "name", None) or type(v).__name__
 
 
