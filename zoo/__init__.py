@@ -6,12 +6,12 @@
 >>> zoo.info("mnist_mlp")["defaults"]
 """
 
-import os as _os
+from zoo.runtime import configure as _configure
 
-_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's C++ banner out of user output
+_configure()  # before anything imports TensorFlow: oneDNN kernels, a quiet log
 
 from zoo import data, distribute  # noqa: E402
-from zoo.errors import (
+from zoo.errors import (  # noqa: E402
     DataFormatError,
     DatasetUnavailableError,
     InvalidArgumentError,
@@ -21,9 +21,16 @@ from zoo.errors import (
     WeightsUnavailableError,
     ZooError,
 )
-from zoo.exporting import ExportError, ParityError, export
-from zoo.registry import build, compile_model, get_entry, info, list_models, register
-from zoo.tuning import hypermodel, tune
+from zoo.exporting import ExportError, ParityError, export  # noqa: E402
+from zoo.registry import (  # noqa: E402
+    build,
+    compile_model,
+    get_entry,
+    info,
+    list_models,
+    register,
+)
+from zoo.tuning import hypermodel, tune  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -81,7 +81,9 @@ COMPILE_KEYWORDS: dict[str, Any] = {
     "clipvalue": None,
     "global_clipnorm": None,
     "weight_decay": None,
-    "steps_per_execution": 1,
+    # 32 train steps per call into TensorFlow: small models spend most of a step in
+    # Python dispatch otherwise (benchmarks/RESULTS.md measures the gain)
+    "steps_per_execution": 32,
     "jit_compile": "auto",
 }
 
@@ -489,10 +491,24 @@ def compile_model(model: Any, entry: Entry | str, **overrides: Any) -> Any:
     )
     loss = overrides.get("loss") or cfg.get("loss")
     metrics = overrides["metrics"] if overrides.get("metrics") is not None else cfg.get("metrics")
+    steps = overrides.get("steps_per_execution")
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        raise InvalidArgumentError(
+            f"steps_per_execution must be a whole number of steps >= 1, got {steps!r}."
+        )
+    if _replicas() > 1:
+        # keras 3.15's multi-step loop fails under MirroredStrategy ("You must feed a value
+        # for placeholder tensor ... while/cond"): one step per call there
+        if steps not in (None, 1):
+            raise InvalidArgumentError(
+                f"steps_per_execution={steps} does not work under a multi-replica "
+                "tf.distribute strategy in this Keras version; leave it unset (1 is used)."
+            )
+        steps = 1
+    elif steps is None:
+        steps = cfg.get("steps_per_execution", COMPILE_KEYWORDS["steps_per_execution"])
     extra = {
-        "steps_per_execution": overrides.get(
-            "steps_per_execution", cfg.get("steps_per_execution", 1)
-        ),
+        "steps_per_execution": steps,
         "jit_compile": overrides.get("jit_compile", cfg.get("jit_compile", "auto")),
     }
     try:
@@ -500,6 +516,17 @@ def compile_model(model: Any, entry: Entry | str, **overrides: Any) -> Any:
     except (TypeError, ValueError) as exc:
         raise InvalidArgumentError(f"Cannot compile {entry.name}: {exc}") from None
     return model
+
+
+def _replicas() -> int:
+    """Replicas of the tf.distribute strategy in scope (1 outside any, or without TF)."""
+    import sys
+
+    if "tensorflow" not in sys.modules:
+        return 1
+    import tensorflow as tf
+
+    return tf.distribute.get_strategy().num_replicas_in_sync if tf.distribute.has_strategy() else 1
 
 
 def _ensure_loaded() -> None:

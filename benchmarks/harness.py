@@ -1,0 +1,139 @@
+"""Running compared programs back to back, and describing the machine they ran on."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class BenchmarkError(RuntimeError):
+    """A compared program failed; the message carries the end of its output."""
+
+
+@dataclass(frozen=True)
+class Program:
+    """One way of training: a module under ``benchmarks.programs`` and how it is run."""
+
+    label: str
+    module: str
+    models: tuple[str, ...]
+    env: dict[str, str] = field(default_factory=dict)
+    args: tuple[str, ...] = ()
+
+
+def clean_env(extra: dict[str, str]) -> dict[str, str]:
+    """This process's environment without what ``import zoo`` added, plus ``extra``.
+
+    The baselines must see TensorFlow's own defaults, not the zoo's.
+    """
+    from zoo.runtime import APPLIED
+
+    env = {k: v for k, v in os.environ.items() if k not in APPLIED}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env.update(extra)
+    return env
+
+
+def run_program(
+    program: Program, data_dir: Path, epochs: int, timeout: float = 1800
+) -> dict[str, float]:
+    """Samples per second for each of ``program.models``, from one fresh process."""
+    cmd = [sys.executable, "-m", f"benchmarks.programs.{program.module}", "--data", str(data_dir)]
+    cmd += ["--epochs", str(epochs), *program.args]
+    for model in program.models:
+        cmd += ["--model", model]
+    proc = subprocess.run(
+        cmd, env=clean_env(program.env), cwd=ROOT, capture_output=True, text=True,
+        timeout=timeout,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout)[-2000:]
+        raise BenchmarkError(f"{program.label} ({' '.join(cmd)}) failed:\n{tail}")
+    results = {}
+    for line in proc.stdout.splitlines():
+        if line.startswith("{"):
+            row = json.loads(line)
+            results[row["model"]] = row["samples_per_s"]
+    missing = set(program.models) - set(results)
+    if missing:
+        raise BenchmarkError(f"{program.label} printed no result for {sorted(missing)}")
+    return results
+
+
+def alternate(
+    programs: Sequence[Program], data_dir: Path, runs: int, epochs: int, log=print
+) -> dict[str, dict[str, list[float]]]:
+    """``runs`` rounds of every program back to back, the order rotated each round.
+
+    Rotating the order keeps a slow-down that hits one position of a round
+    (a warm cache, a noisy neighbour) from landing on the same program.
+    """
+    samples: dict[str, dict[str, list[float]]] = {p.label: {} for p in programs}
+    for r in range(runs):
+        shift = r % len(programs)
+        for program in [*programs[shift:], *programs[:shift]]:
+            for model, value in run_program(program, data_dir, epochs).items():
+                samples[program.label].setdefault(model, []).append(value)
+            log(f"  run {r + 1}/{runs} {program.label}: done")
+    return samples
+
+
+def median(values: Sequence[float]) -> float:
+    return float(statistics.median(values))
+
+
+def spread(values: Sequence[float]) -> str:
+    """The range of the runs, for the reader to judge the noise."""
+    return f"{min(values):,.0f}–{max(values):,.0f}" if len(values) > 1 else "one run"
+
+
+def versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {}
+    for pkg in ("tensorflow", "keras", "torch", "ai-edge-litert", "numpy"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def machine() -> dict[str, str]:
+    """CPU, cores, memory and Python: what a reader needs to compare numbers."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f"{kb / 2**20:.0f} GiB"
+    except (OSError, ValueError, IndexError):
+        pass
+    return {
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "memory": mem,
+        "python": platform.python_version(),
+        "os": platform.platform(terse=True),
+    }
+
+
+def torch_available() -> bool:
+    from importlib.util import find_spec
+
+    return find_spec("torch") is not None

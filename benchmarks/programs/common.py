@@ -1,0 +1,38 @@
+"""What the training programs share: argument parsing, data files, timing, output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+
+def parse(description: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--data", required=True, help="folder of MODEL.npz files")
+    parser.add_argument("--model", action="append", required=True)
+    parser.add_argument("--epochs", type=int, default=1, help="timed epochs per model")
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--feed", choices=("pipeline", "numpy"), default="pipeline")
+    return parser.parse_args()
+
+
+def arrays(folder: str, model: str) -> tuple[np.ndarray, np.ndarray, dict]:
+    """``x``, ``y`` and the spec (batch size, builder overrides, task) the harness wrote."""
+    with np.load(Path(folder) / f"{model}.npz") as f:
+        x, y = f["x"], f["y"]
+    spec = json.loads((Path(folder) / f"{model}.json").read_text())
+    return x, y, spec
+
+
+def report(model: str, samples: int, fit: Callable[[int], object], epochs: int) -> None:
+    """Warm up with one epoch, time ``epochs`` more, print samples per second."""
+    fit(1)
+    start = time.perf_counter()
+    fit(epochs)
+    seconds = time.perf_counter() - start
+    print(json.dumps({"model": model, "samples_per_s": samples * epochs / seconds}), flush=True)

@@ -1,0 +1,551 @@
+"""``python -m benchmarks``: run every section, write RESULTS.md and the README headline.
+
+Sections (``--only`` picks some):
+
+- ``throughput``: training samples/s of the zoo against the tutorial's Keras
+  code and its PyTorch code, alternated back to back, median of ``--runs``.
+- ``accuracy``: training seconds to a test-accuracy target on real data.
+- ``export``: size, single-sample latency and accuracy of every TFLite
+  quantization against Keras ``predict`` and the SavedModel.
+- ``pipeline``: ``zoo.data`` throughput against what training consumes.
+
+``--quick`` shrinks everything to a smoke run (the test suite uses it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import zoo  # first: the zoo's runtime settings apply to this process (export, pipeline)
+
+# isort: split
+
+import numpy as np
+
+from benchmarks.harness import (
+    ROOT,
+    BenchmarkError,
+    Program,
+    alternate,
+    clean_env,
+    machine,
+    median,
+    spread,
+    torch_available,
+    versions,
+)
+
+#: Networks compared with hand-written Keras and PyTorch code.
+CORE = ("mnist_mlp", "cifar10_cnn")
+#: One entry of each other family, at its default input size.
+FAMILIES = (
+    "mobilenet_v2_transfer",
+    "lstm_text",
+    "transformer_text",
+    "conv_autoencoder",
+    "vae",
+    "dcgan",
+    "diffusion",
+)
+#: Samples per timed epoch, sized for a few seconds each on 2 CPU cores.
+SAMPLES = {
+    "mnist_mlp": 32_000,
+    "cifar10_cnn": 1_280,
+    "mobilenet_v2_transfer": 128,
+    "lstm_text": 1_024,
+    "transformer_text": 1_024,
+    "conv_autoencoder": 4_096,
+    "vae": 4_096,
+    "dcgan": 2_048,
+    "diffusion": 1_024,
+}
+OVERRIDES: dict[str, dict[str, Any]] = {"mobilenet_v2_transfer": {"weights": None}}
+#: Time-to-accuracy tasks: (model, dataset, test-accuracy target, compare with Keras).
+ACCURACY_TASKS = (
+    ("mnist_mlp", "mnist_5k", 0.93, True),
+    ("mnist_cnn", "fashion_mnist", 0.91, False),
+)
+#: Export tasks: (model, input shape trained and exported at, builder overrides, epochs).
+EXPORT_TASKS = (
+    ("mnist_mlp", (784,), {}, 5),
+    ("cifar10_cnn", (32, 32, 3), {}, 3),
+    ("mobilenet_v2_transfer", (96, 96, 3), {"weights": None}, 3),
+)
+QUANTS = (None, "dynamic", "float16", "int8")
+TARGETS = {"keras": 1.2, "torch": 1.0}
+
+
+# --------------------------------------------------------------------------- throughput
+
+
+def write_workloads(folder: Path, models: tuple[str, ...], scale: float) -> None:
+    """One ``.npz`` (x, y) and ``.json`` (batch size, overrides) per model.
+
+    ``mnist_mlp`` trains on the real mnist_5k digits (repeated to fill the
+    epoch); the rest on random data of their default input shape, which
+    costs the same to train on: CIFAR-10 and ImageNet are not on this disk.
+    """
+    rng = np.random.default_rng(0)
+    for name in models:
+        entry = zoo.get_entry(name)
+        n = max(64, int(SAMPLES[name] * scale))
+        overrides = OVERRIDES.get(name, {})
+        model = zoo.build(name, compile=False, **overrides)
+        if name == "mnist_mlp":
+            raw = zoo.data.load_raw("mnist_5k")
+            x0, y0 = (np.stack(a) for a in zip(*raw.train.as_numpy_iterator(), strict=True))
+            reps = -(-n // len(x0))
+            x = (np.tile(x0.reshape(len(x0), -1), (reps, 1))[:n] / 255.0).astype("float32")
+            y = np.tile(y0, reps)[:n].astype("int64")
+        else:
+            generated = entry.task in ("gan", "diffusion")
+            shape = model.output_shape[1:] if generated else model.inputs[0].shape[1:]
+            if model.inputs[0].dtype.startswith("int") and not generated:
+                vocab = entry.defaults().get("vocab_size", 1000)
+                x = rng.integers(1, vocab, size=(n, *shape)).astype("int32")
+            else:
+                x = rng.random((n, *shape), dtype=np.float32)
+                if entry.raw_pixels:
+                    x *= 255.0
+            classes = model.output_shape[-1] if entry.task == "classification" else 2
+            y = rng.integers(0, classes, size=n).astype("int64")
+        np.savez(folder / f"{name}.npz", x=x, y=y)
+        spec = {"batch_size": entry.batch_size, "overrides": overrides, "task": entry.task}
+        (folder / f"{name}.json").write_text(json.dumps(spec))
+
+
+def programs(models: tuple[str, ...]) -> list[Program]:
+    core = tuple(m for m in models if m in CORE)
+    plain = {"ZOO_RUNTIME_DEFAULTS": "0"}
+    out = [
+        Program("keras", "keras_tutorial", models, env=plain),
+        Program("zoo", "zoo_default", models),
+    ]
+    if core:
+        out += [
+            Program("keras + oneDNN", "keras_tutorial", core,
+                    env={**plain, "TF_ENABLE_ONEDNN_OPTS": "1"}),
+            Program("zoo, NumPy fit", "zoo_default", core, args=("--feed", "numpy")),
+        ]  # fmt: skip
+        if torch_available():
+            out.append(Program("torch", "torch_tutorial", core))
+    return out
+
+
+def throughput(models: tuple[str, ...], runs: int, scale: float, log) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="zoo-bench-") as tmp:
+        write_workloads(Path(tmp), models, scale)
+        progs = programs(models)
+        samples = alternate(progs, Path(tmp), runs=runs, epochs=1, log=log)
+    rows = []
+    for model in models:
+        row: dict[str, Any] = {"model": model, "batch_size": zoo.get_entry(model).batch_size}
+        for p in progs:
+            if model in samples[p.label]:
+                values = samples[p.label][model]
+                row[p.label] = {"median": median(values), "runs": values}
+        zoo_sps = row["zoo"]["median"]
+        for base in ("keras", "torch"):
+            if base in row:
+                row[f"zoo / {base}"] = zoo_sps / row[base]["median"]
+        rows.append(row)
+    return {"runs": runs, "programs": [p.label for p in progs], "rows": rows,
+            "torch": torch_available()}  # fmt: skip
+
+
+# --------------------------------------------------------------------------- accuracy
+
+
+def fashion_available() -> bool:
+    from zoo.data.remote import keras_home
+
+    folder = keras_home() / "datasets" / "fashion-mnist"
+    return all((folder / f).exists() for f in ("train-images-idx3-ubyte.gz",
+                                                 "t10k-labels-idx1-ubyte.gz"))  # fmt: skip
+
+
+def time_to_accuracy(quick: bool, runs: int, log) -> list[dict[str, Any]]:
+    results = []
+    for model, dataset, target, compare in ACCURACY_TASKS:
+        if dataset == "fashion_mnist" and not fashion_available():
+            results.append({"model": model, "dataset": dataset, "target": target,
+                            "skipped": "Fashion-MNIST is not installed: run "
+                            "`bash benchmarks/setup.sh` first"})  # fmt: skip
+            continue
+        if quick and dataset != "mnist_5k":
+            continue
+        variants = ("zoo", "keras") if compare else ("zoo",)
+        rounds = runs if compare else 1
+        found: dict[str, list[dict]] = {v: [] for v in variants}
+        for r in range(rounds):
+            for variant in variants if r % 2 == 0 else variants[::-1]:
+                cmd = [sys.executable, "-m", "benchmarks.programs.time_to_accuracy",
+                       "--model", model, "--dataset", dataset, "--target", str(target),
+                       "--variant", variant, "--seed", str(r),
+                       "--max-epochs", "2" if quick else "20"]  # fmt: skip
+                env = clean_env({"ZOO_RUNTIME_DEFAULTS": "0"} if variant == "keras" else {})
+                proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True,
+                                      timeout=3600)  # fmt: skip
+                if proc.returncode != 0:
+                    raise BenchmarkError(f"time to accuracy failed:\n{proc.stderr[-2000:]}")
+                found[variant].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+                log(f"  {model} on {dataset} ({variant}) round {r + 1}: done")
+        for variant, rows in found.items():
+            reached = [r for r in rows if r["reached"]]
+            results.append({
+                "model": model, "dataset": dataset, "target": target, "variant": variant,
+                "runs": len(rows), "reached": len(reached),
+                "seconds": median([r["seconds"] for r in reached]) if reached else None,
+                "epochs": median([r["epochs"] for r in reached]) if reached else None,
+                "accuracy": median([r["accuracy"] for r in rows]),
+            })  # fmt: skip
+    return results
+
+
+# --------------------------------------------------------------------------- export
+
+
+def _latency_ms(call: Callable[[], Any], repeats: int) -> float:
+    for _ in range(3):
+        call()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
+
+
+def export_section(quick: bool, log) -> list[dict[str, Any]]:
+    import keras
+    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter
+
+    rows = []
+    tasks = EXPORT_TASKS[:1] if quick else EXPORT_TASKS
+    repeats = 20 if quick else 200
+    for name, shape, overrides, epochs in tasks:
+        keras.utils.set_random_seed(0)
+        entry = zoo.get_entry(name)
+        splits = zoo.data.load("mnist_5k", batch_size=entry.batch_size, input_shape=shape,
+                               rescale=not entry.raw_pixels)  # fmt: skip
+        model = zoo.build(name, num_classes=10, input_shape=shape, **overrides)
+        model.fit(splits.train, epochs=1 if quick else epochs, verbose=0)
+        x_test = np.concatenate([x for x, _ in splits.test.as_numpy_iterator()])
+        y_test = np.concatenate([y for _, y in splits.test.as_numpy_iterator()])
+        x_rep = np.concatenate([x for x, _ in splits.train.take(8).as_numpy_iterator()])
+        with tempfile.TemporaryDirectory(prefix="zoo-bench-export-") as tmp:
+            report = zoo.export(model, Path(tmp) / name, formats=("saved_model", "tflite"),
+                                quantize=list(QUANTS), representative_data=x_rep,
+                                validation_data=(x_test, y_test), samples=len(x_test),
+                                name=name)  # fmt: skip
+            arts = report.manifest["artifacts"]
+            one = x_test[:1]
+            keras_acc = float(np.mean(model.predict(x_test, verbose=0).argmax(-1) == y_test))
+            row = {"model": name, "input_shape": list(shape), "test_samples": len(x_test),
+                   "trained_epochs": 1 if quick else epochs, "formats": []}  # fmt: skip
+            row["formats"].append({
+                "format": "Keras predict", "size_bytes": None, "accuracy": keras_acc,
+                "latency_ms": _latency_ms(lambda m=model, o=one: m.predict(o, verbose=0), repeats),
+            })  # fmt: skip
+            row["formats"].append({
+                "format": "Keras direct call", "size_bytes": None, "accuracy": keras_acc,
+                "latency_ms": _latency_ms(lambda m=model, o=one: m(o, training=False), repeats),
+            })  # fmt: skip
+            served = tf.saved_model.load(str(report.files["saved_model"]))
+            serve = served.signatures["serving_default"]
+            key = next(iter(serve.structured_input_signature[1]))
+            sm = arts["saved_model"]
+            row["formats"].append({
+                "format": "SavedModel", "size_bytes": sm["size_bytes"],
+                "accuracy": sm["parity"].get("accuracy", keras_acc),
+                "latency_ms": _latency_ms(
+                    lambda f=serve, k=key, o=one: f(**{k: tf.constant(o)}), repeats),
+            })  # fmt: skip
+            for q in QUANTS:
+                art_key = "tflite" if q is None else f"tflite_{q}"
+                interp = Interpreter(model_path=str(report.files[art_key]))
+                interp.allocate_tensors()
+                inp = interp.get_input_details()[0]
+                out = interp.get_output_details()[0]
+
+                def invoke(interp=interp, inp=inp, out=out, one=one):
+                    interp.set_tensor(inp["index"], one.astype(inp["dtype"]))
+                    interp.invoke()
+                    return interp.get_tensor(out["index"])
+
+                parity = arts[art_key]["parity"]
+                row["formats"].append({
+                    "format": f"TFLite {q or 'float32'}",
+                    "size_bytes": arts[art_key]["size_bytes"],
+                    "accuracy": parity.get("accuracy"),
+                    "top1_agreement": parity.get("top1_agreement"),
+                    "latency_ms": _latency_ms(invoke, repeats),
+                })  # fmt: skip
+        rows.append(row)
+        log(f"  export {name}: done")
+    return rows
+
+
+# --------------------------------------------------------------------------- pipeline
+
+
+def pipeline_section(quick: bool, consumption: dict[str, float], log) -> list[dict[str, Any]]:
+    """Samples/s ``zoo.data`` delivers (after the first, caching epoch) vs training's need."""
+    import tensorflow as tf
+
+    from recipes.augment import augmentation
+
+    rng = np.random.default_rng(0)
+    n = 2_048 if quick else 20_000
+    cifar = zoo.data.DatasetInfo(name="cifar-shaped", task="classification", modality="image",
+                                 element_shape=(32, 32, 3), num_classes=10,
+                                 pixel_range=255.0)  # fmt: skip
+    x = rng.integers(0, 256, size=(n, 32, 32, 3), dtype=np.uint8)
+    y = rng.integers(0, 10, size=n)
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    cases = [
+        ("mnist_mlp", "mnist_5k, flattened", lambda: zoo.data.load(
+            "mnist_5k", batch_size=32, input_shape=(784,)).train),
+        ("cifar10_cnn", "CIFAR-shaped uint8 + 'cifar' augmentation", lambda: zoo.data.pipeline(
+            zoo.data.RawSplits(ds, ds, ds, cifar), batch_size=64,
+            augment=augmentation("cifar", (32, 32, 3), value_range=(0.0, 1.0), seed=0)).train),
+    ]  # fmt: skip
+    rows = []
+    for model, what, make in cases:
+        train = make()
+        for _ in train:  # first epoch fills the cache
+            pass
+        count, start = 0, time.perf_counter()
+        for _ in range(2 if quick else 5):
+            for xb, _ in train:
+                count += int(xb.shape[0])
+        rate = count / (time.perf_counter() - start)
+        need = consumption.get(model)
+        rows.append({"model": model, "data": what, "pipeline_samples_per_s": rate,
+                     "training_samples_per_s": need,
+                     "headroom": rate / need if need else None})  # fmt: skip
+        log(f"  pipeline {model}: done")
+    return rows
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _fmt_ratio(r: float | None, target: float | None = None) -> str:
+    if r is None:
+        return "–"
+    mark = "" if target is None else (" ✅" if r >= target else " ❌")
+    return f"{r:.2f}x{mark}"
+
+
+def _mb(n: int | None) -> str:
+    return "–" if n is None else f"{n / 1e6:.2f} MB" if n >= 1e5 else f"{n / 1e3:.1f} kB"
+
+
+def render(results: dict[str, Any]) -> str:
+    m, v = results["machine"], results["versions"]
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written by `python -m benchmarks` on {results['date']}. Machine: {m['cpu']}, "
+        f"{m['cores']} cores, {m['memory']}; Python {m['python']}; "
+        + ", ".join(f"{k} {val}" for k, val in v.items())
+        + ".",
+        "",
+        "Numbers are from this one machine; rerun `make bench` to get yours. Speed is only "
+        "ever compared between programs run back to back on the same machine.",
+        "",
+    ]
+    if "throughput" in results:
+        t = results["throughput"]
+        labels = t["programs"]
+        lines += [
+            "## Training throughput (samples/s)",
+            "",
+            f"Median of {t['runs']} runs; every program runs in a fresh process, the programs "
+            "alternated back to back with the order rotated each round; one warm-up epoch "
+            "before the timed one. Same network, same batch size (the entry's default), same "
+            "data. *keras*: the tutorial's hand-written Keras code (`compile` + `fit` on NumPy "
+            "arrays, TensorFlow's own runtime settings); for entries past the first two it is "
+            "the zoo's network compiled and fed that plain way. *zoo*: `zoo.build(name)` "
+            "(its compile defaults: 32 steps per execution) fed by `zoo.data.pipeline`, with "
+            "the zoo's runtime settings (oneDNN on). *keras + oneDNN* and *zoo, NumPy fit* "
+            "split the gain into its parts. *torch*: the tutorial's PyTorch loop, CPU torch.",
+            "",
+            "| model | batch | " + " | ".join(labels) + " | zoo / keras | zoo / torch |",
+            "|---|---:|" + "---:|" * len(labels) + "---:|---:|",
+        ]
+        for row in t["rows"]:
+            cells = []
+            for label in labels:
+                cell = row.get(label)
+                cells.append(f"{cell['median']:,.0f} ({spread(cell['runs'])})" if cell else "–")
+            lines.append(
+                f"| {row['model']} | {row['batch_size']} | "
+                + " | ".join(cells)
+                + f" | {_fmt_ratio(row.get('zoo / keras'), TARGETS['keras'])}"
+                + f" | {_fmt_ratio(row.get('zoo / torch'), TARGETS['torch'] if row['model'] in CORE else None)} |"  # noqa: E501
+            )
+        if not t["torch"]:
+            lines += ["", "PyTorch was not installed: run `bash benchmarks/setup.sh`."]
+        lines += [""]
+    if "accuracy" in results:
+        lines += [
+            "## Time to accuracy (real data)",
+            "",
+            "Training seconds (test scoring after each epoch excluded) until the test "
+            "accuracy reaches the target; median over the runs that reached it, seeds 0, 1, ….",
+            "",
+            "| model | dataset | target | program | reached | epochs | seconds | accuracy |",
+            "|---|---|---:|---|---:|---:|---:|---:|",
+        ]
+        for r in results["accuracy"]:
+            if "skipped" in r:
+                lines.append(f"| {r['model']} | {r['dataset']} | {r['target']} | – | "
+                             f"skipped: {r['skipped']} | | | |")  # fmt: skip
+                continue
+            secs = f"{r['seconds']:.1f}" if r["seconds"] is not None else "–"
+            eps = f"{r['epochs']:.0f}" if r["epochs"] is not None else "–"
+            lines.append(f"| {r['model']} | {r['dataset']} | {r['target']} | {r['variant']} | "
+                         f"{r['reached']}/{r['runs']} | {eps} | {secs} | "
+                         f"{r['accuracy']:.4f} |")  # fmt: skip
+        lines += [""]
+    if "export" in results:
+        lines += [
+            "## Export: size, single-sample latency, accuracy",
+            "",
+            "Each model is trained briefly on mnist_5k at the input shape shown (CIFAR-10 and "
+            "ImageNet weights are not on this disk, so `mobilenet_v2_transfer` starts from "
+            "random weights at 96x96), exported by `zoo.export`, and every artifact is scored "
+            "on the same held-out digits. Latency: median of single-sample calls in this "
+            "process, TFLite with the interpreter's default threads.",
+            "",
+        ]
+        for row in results["export"]:
+            lines += [
+                f"### {row['model']} (input {tuple(row['input_shape'])}, "
+                f"{row['test_samples']} test samples)",
+                "",
+                "| format | size | latency (ms) | vs Keras predict | accuracy | top-1 agreement |",
+                "|---|---:|---:|---:|---:|---:|",
+            ]
+            base = row["formats"][0]["latency_ms"]
+            for f in row["formats"]:
+                acc = f"{f['accuracy']:.4f}" if f.get("accuracy") is not None else "–"
+                agree = f"{f['top1_agreement']:.4f}" if f.get("top1_agreement") is not None else "–"
+                speedup = base / f["latency_ms"]
+                lines.append(f"| {f['format']} | {_mb(f['size_bytes'])} | {f['latency_ms']:.3f} "
+                             f"| {speedup:.1f}x faster | {acc} | {agree} |")  # fmt: skip
+            lines += [""]
+    if "pipeline" in results:
+        lines += [
+            "## Input pipeline",
+            "",
+            "Samples/s `zoo.data` delivers once its cache is warm, against the median rate "
+            "the zoo's training consumed above. Headroom above 1 means the pipeline is not "
+            "the bottleneck.",
+            "",
+            "| model | data | pipeline samples/s | training samples/s | headroom |",
+            "|---|---|---:|---:|---:|",
+        ]
+        for r in results["pipeline"]:
+            need = f"{r['training_samples_per_s']:,.0f}" if r["training_samples_per_s"] else "–"
+            lines.append(f"| {r['model']} | {r['data']} | {r['pipeline_samples_per_s']:,.0f} | "
+                         f"{need} | {_fmt_ratio(r['headroom'], 1.0)} |")  # fmt: skip
+        lines += [""]
+    return "\n".join(lines)
+
+
+def headline(results: dict[str, Any]) -> str:
+    """The README's summary lines: the targets, reached or not, from these results."""
+    out = []
+    for row in results.get("throughput", {}).get("rows", []):
+        parts = [f"{_fmt_ratio(row.get('zoo / keras'))} the tutorial's Keras code"]
+        if "zoo / torch" in row:
+            parts.append(f"{_fmt_ratio(row['zoo / torch'])} its PyTorch code")
+        out.append(f"- `{row['model']}` trains at " + ", ".join(parts) + ".")
+    for row in results.get("export", []):
+        fm = {f["format"]: f for f in row["formats"]}
+        keras_f, int8 = fm["Keras predict"], fm["TFLite int8"]
+        delta = 100 * (int8["accuracy"] - keras_f["accuracy"])
+        out.append(
+            f"- `{row['model']}` int8 TFLite: {int8['latency_ms']:.2f} ms per sample vs "
+            f"{keras_f['latency_ms']:.2f} ms for Keras `predict` "
+            f"({keras_f['latency_ms'] / int8['latency_ms']:.0f}x faster), "
+            f"{_mb(int8['size_bytes'])} vs {_mb(fm['TFLite float32']['size_bytes'])} float32, "
+            f"test accuracy {int8['accuracy']:.3f} vs {keras_f['accuracy']:.3f} "
+            f"({delta:+.1f} points)."
+        )
+    return "\n".join(out)
+
+
+def update_readme(text: str, readme: Path = ROOT / "README.md") -> None:
+    start, end = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
+    body = readme.read_text()
+    if start not in body or end not in body:
+        raise BenchmarkError(f"{readme} has no {start} ... {end} block to fill.")
+    head, rest = body.split(start, 1)
+    tail = rest.split(end, 1)[1]
+    readme.write_text(f"{head}{start}\n{text}\n{end}{tail}")
+
+
+SECTIONS = ("throughput", "accuracy", "export", "pipeline")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    p.add_argument("--only", default=",".join(SECTIONS), help=f"comma list of {SECTIONS}")
+    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--quick", action="store_true", help="tiny smoke run (mnist_mlp only)")
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "RESULTS.md"))
+    p.add_argument("--no-readme", action="store_true", help="leave README.md alone")
+    args = p.parse_args(argv)
+    only = [s.strip() for s in args.only.split(",") if s.strip()]
+    bad = set(only) - set(SECTIONS)
+    if bad:
+        p.error(f"unknown section(s) {sorted(bad)}; choose from {SECTIONS}")
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    models = ("mnist_mlp",) if args.quick else (*CORE, *FAMILIES)
+    scale = 0.05 if args.quick else 1.0
+    results: dict[str, Any] = {
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine(),
+        "versions": versions(),
+    }
+    if "throughput" in only:
+        log("throughput")
+        results["throughput"] = throughput(models, args.runs, scale, log)
+    if "accuracy" in only:
+        log("time to accuracy")
+        results["accuracy"] = time_to_accuracy(args.quick, args.runs, log)
+    if "export" in only:
+        log("export")
+        results["export"] = export_section(args.quick, log)
+    if "pipeline" in only:
+        log("input pipeline")
+        consumption = {
+            r["model"]: r["zoo"]["median"] for r in results.get("throughput", {}).get("rows", [])
+        }
+        results["pipeline"] = pipeline_section(args.quick, consumption, log)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render(results))
+    out.with_suffix(".json").write_text(json.dumps(results, indent=2))
+    if not args.no_readme and not args.quick:
+        update_readme(headline(results))
+    print(f"wrote {out}")
+    return 0

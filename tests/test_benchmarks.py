@@ -1,0 +1,124 @@
+"""The benchmark harness: alternation, clean baselines, reports, and a smoke run.
+
+Speed itself is never asserted here (DESIGN.md: benchmarks, not timed tests);
+these tests check that the numbers are gathered and reported honestly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks import harness, run
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_alternate_rotates_the_order_and_keeps_every_run(monkeypatch, tmp_path):
+    calls = []
+
+    def fake(program, data_dir, epochs, timeout=0):
+        calls.append(program.label)
+        return {m: float(len(calls)) for m in program.models}
+
+    monkeypatch.setattr(harness, "run_program", fake)
+    progs = [harness.Program(label, "x", ("m",)) for label in ("a", "b", "c")]
+    out = harness.alternate(progs, tmp_path, runs=3, epochs=1, log=lambda _: None)
+    assert calls == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]
+    assert out["a"]["m"] == [1.0, 6.0, 8.0]
+    assert harness.median(out["a"]["m"]) == 6.0
+
+
+def test_baseline_processes_do_not_inherit_the_zoo_runtime_settings(monkeypatch):
+    from zoo import runtime
+
+    monkeypatch.setitem(runtime.APPLIED, "TF_ENABLE_ONEDNN_OPTS", "1")
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "1")
+    env = harness.clean_env({"ZOO_RUNTIME_DEFAULTS": "0"})
+    assert "TF_ENABLE_ONEDNN_OPTS" not in env
+    assert env["ZOO_RUNTIME_DEFAULTS"] == "0"
+    assert str(ROOT) in env["PYTHONPATH"].split(os.pathsep)
+
+
+def test_a_failing_program_raises_with_its_output(tmp_path):
+    prog = harness.Program("broken", "keras_tutorial", ("mnist_mlp",))
+    with pytest.raises(harness.BenchmarkError, match="broken .*failed"):
+        harness.run_program(prog, tmp_path / "missing", epochs=1, timeout=120)
+
+
+def _results(zoo_sps: float) -> dict:
+    row = {
+        "model": "mnist_mlp", "batch_size": 32,
+        "keras": {"median": 1000.0, "runs": [900.0, 1000.0, 1100.0]},
+        "zoo": {"median": zoo_sps, "runs": [zoo_sps]},
+        "torch": {"median": 2000.0, "runs": [2000.0]},
+        "zoo / keras": zoo_sps / 1000.0, "zoo / torch": zoo_sps / 2000.0,
+    }  # fmt: skip
+    fmt = [
+        {"format": "Keras predict", "size_bytes": None, "accuracy": 0.95, "latency_ms": 40.0},
+        {"format": "TFLite float32", "size_bytes": 400_000, "accuracy": 0.95,
+         "top1_agreement": 1.0, "latency_ms": 0.02},
+        {"format": "TFLite int8", "size_bytes": 100_000, "accuracy": 0.944,
+         "top1_agreement": 0.99, "latency_ms": 0.01},
+    ]  # fmt: skip
+    return {
+        "date": "today", "machine": harness.machine(), "versions": harness.versions(),
+        "throughput": {"runs": 3, "programs": ["keras", "zoo", "torch"], "rows": [row],
+                       "torch": True},
+        "export": [{"model": "mnist_mlp", "input_shape": [784], "test_samples": 500,
+                    "formats": fmt}],
+    }  # fmt: skip
+
+
+def test_report_marks_targets_met_and_missed():
+    met = run.render(_results(2500.0))
+    assert "| 2.50x ✅ | 1.25x ✅ |" in met
+    assert "900–1,100" in met  # the spread of the runs is shown, not only the median
+    missed = run.render(_results(1100.0))
+    assert "| 1.10x ❌ | 0.55x ❌ |" in missed
+    head = run.headline(_results(1100.0))
+    assert "1.10x the tutorial's Keras code, 0.55x its PyTorch code" in head
+    assert "(4000x faster)" in head and "0.944 vs 0.950 (-0.6 points)" in head
+
+
+def test_readme_block_is_replaced_and_only_it(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("a\n<!-- benchmarks:start -->\nold\n<!-- benchmarks:end -->\nb\n")
+    run.update_readme("new line", readme)
+    block = "<!-- benchmarks:start -->\nnew line\n<!-- benchmarks:end -->"
+    assert readme.read_text() == f"a\n{block}\nb\n"
+    readme.write_text("no block")
+    with pytest.raises(harness.BenchmarkError, match="benchmarks:start"):
+        run.update_readme("x", readme)
+
+
+def test_quick_run_measures_and_writes_results(tmp_path):
+    out = tmp_path / "RESULTS.md"
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--runs", "1",
+         "--only", "throughput,pipeline", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = json.loads(out.with_suffix(".json").read_text())
+    row = data["throughput"]["rows"][0]
+    assert row["model"] == "mnist_mlp"
+    for label in ("keras", "zoo", "keras + oneDNN", "zoo, NumPy fit"):
+        assert row[label]["median"] > 0
+    assert row["zoo / keras"] == pytest.approx(row["zoo"]["median"] / row["keras"]["median"])
+    assert ("torch" in row) == harness.torch_available()
+    pipe = {r["model"]: r for r in data["pipeline"]}
+    assert pipe["mnist_mlp"]["training_samples_per_s"] == row["zoo"]["median"]
+    text = out.read_text()
+    assert "## Training throughput" in text and "| mnist_mlp | 32 |" in text
+    assert "## Input pipeline" in text
+
+
+def test_unknown_section_is_refused():
+    with pytest.raises(SystemExit):
+        run.main(["--only", "speed"])
