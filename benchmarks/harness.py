@@ -45,8 +45,8 @@ def clean_env(extra: dict[str, str]) -> dict[str, str]:
 
 def run_program(
     program: Program, data_dir: Path, epochs: int, timeout: float = 1800
-) -> dict[str, float]:
-    """Samples per second for each of ``program.models``, from one fresh process."""
+) -> dict[str, dict[str, float]]:
+    """Per model of ``program.models``, its measures (``samples_per_s``, ...) from one process."""
     cmd = [sys.executable, "-m", f"benchmarks.programs.{program.module}", "--data", str(data_dir)]
     cmd += ["--epochs", str(epochs), *program.args]
     for model in program.models:
@@ -62,7 +62,7 @@ def run_program(
     for line in proc.stdout.splitlines():
         if line.startswith("{"):
             row = json.loads(line)
-            results[row["model"]] = row["samples_per_s"]
+            results[row.pop("model")] = row
     missing = set(program.models) - set(results)
     if missing:
         raise BenchmarkError(f"{program.label} printed no result for {sorted(missing)}")
@@ -71,13 +71,13 @@ def run_program(
 
 def alternate(
     programs: Sequence[Program], data_dir: Path, runs: int, epochs: int, log=print
-) -> dict[str, dict[str, list[float]]]:
+) -> dict[str, dict[str, list[dict[str, float]]]]:
     """``runs`` rounds of every program back to back, the order rotated each round.
 
     Rotating the order keeps a slow-down that hits one position of a round
     (a warm cache, a noisy neighbour) from landing on the same program.
     """
-    samples: dict[str, dict[str, list[float]]] = {p.label: {} for p in programs}
+    samples: dict[str, dict[str, list[dict[str, float]]]] = {p.label: {} for p in programs}
     for r in range(runs):
         shift = r % len(programs)
         for program in [*programs[shift:], *programs[:shift]]:

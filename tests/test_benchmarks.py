@@ -24,14 +24,13 @@ def test_alternate_rotates_the_order_and_keeps_every_run(monkeypatch, tmp_path):
 
     def fake(program, data_dir, epochs, timeout=0):
         calls.append(program.label)
-        return {m: float(len(calls)) for m in program.models}
+        return {m: {"samples_per_s": float(len(calls))} for m in program.models}
 
     monkeypatch.setattr(harness, "run_program", fake)
     progs = [harness.Program(label, "x", ("m",)) for label in ("a", "b", "c")]
     out = harness.alternate(progs, tmp_path, runs=3, epochs=1, log=lambda _: None)
     assert calls == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]
-    assert out["a"]["m"] == [1.0, 6.0, 8.0]
-    assert harness.median(out["a"]["m"]) == 6.0
+    assert [r["samples_per_s"] for r in out["a"]["m"]] == [1.0, 6.0, 8.0]
 
 
 def test_baseline_processes_do_not_inherit_the_zoo_runtime_settings(monkeypatch):
@@ -54,10 +53,11 @@ def test_a_failing_program_raises_with_its_output(tmp_path):
 def _results(zoo_sps: float) -> dict:
     row = {
         "model": "mnist_mlp", "batch_size": 32,
-        "keras": {"median": 1000.0, "runs": [900.0, 1000.0, 1100.0]},
-        "zoo": {"median": zoo_sps, "runs": [zoo_sps]},
-        "torch": {"median": 2000.0, "runs": [2000.0]},
+        "keras": {"median": 1000.0, "runs": [900.0, 1000.0, 1100.0], "cpu_median": 500.0},
+        "zoo": {"median": zoo_sps, "runs": [zoo_sps], "cpu_median": 600.0},
+        "torch": {"median": 2000.0, "runs": [2000.0], "cpu_median": 1200.0},
         "zoo / keras": zoo_sps / 1000.0, "zoo / torch": zoo_sps / 2000.0,
+        "zoo / keras (CPU s)": 1.2, "zoo / torch (CPU s)": 0.5,
     }  # fmt: skip
     fmt = [
         {"format": "Keras predict", "size_bytes": None, "accuracy": 0.95, "latency_ms": 40.0},
@@ -77,10 +77,10 @@ def _results(zoo_sps: float) -> dict:
 
 def test_report_marks_targets_met_and_missed():
     met = run.render(_results(2500.0))
-    assert "| 2.50x ✅ | 1.25x ✅ |" in met
+    assert "| 2.50x ✅ | 1.25x ✅ | 1.20x | 0.50x |" in met
     assert "900–1,100" in met  # the spread of the runs is shown, not only the median
     missed = run.render(_results(1100.0))
-    assert "| 1.10x ❌ | 0.55x ❌ |" in missed
+    assert "| 1.10x ❌ | 0.55x ❌ | 1.20x | 0.50x |" in missed
     head = run.headline(_results(1100.0))
     assert "1.10x the tutorial's Keras code, 0.55x its PyTorch code" in head
     assert "(4000x faster)" in head and "0.944 vs 0.950 (-0.6 points)" in head
@@ -111,6 +111,7 @@ def test_quick_run_measures_and_writes_results(tmp_path):
     for label in ("keras", "zoo", "keras + oneDNN", "zoo, NumPy fit"):
         assert row[label]["median"] > 0
     assert row["zoo / keras"] == pytest.approx(row["zoo"]["median"] / row["keras"]["median"])
+    assert row["zoo"]["cpu_median"] > 0
     assert ("torch" in row) == harness.torch_available()
     pipe = {r["model"]: r for r in data["pipeline"]}
     assert pipe["mnist_mlp"]["training_samples_per_s"] == row["zoo"]["median"]

@@ -25,12 +25,10 @@ def dataset(name: str, x, y, batch_size: int):
         element_shape=tuple(x.shape[1:]),
         num_classes=int(y.max()) + 1 if entry.task == "classification" else None,
     )
-    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    ds = tf.data.Dataset.from_tensor_slices((x, y))  # autoencoders: y is x (see arrays)
     splits = zoo.data.pipeline(
         zoo.data.RawSplits(ds, ds, ds, info), batch_size=batch_size, rescale=False
     )
-    if entry.task == "autoencoder":
-        return splits.train.map(lambda a, b: (a, a))
     return splits.train
 
 
@@ -41,10 +39,9 @@ def main() -> None:
         batch = spec["batch_size"]
         model = zoo.build(name, **spec["overrides"])
         if args.feed == "numpy":
-            target = x if zoo.get_entry(name).task == "autoencoder" else y
 
-            def fit(e, m=model, x=x, t=target, b=batch):
-                return m.fit(x, t, batch_size=b, epochs=e, verbose=0)
+            def fit(e, m=model, x=x, y=y, b=batch):
+                return m.fit(x, y, batch_size=b, epochs=e, verbose=0)
         else:
             train = dataset(name, x, y, batch)
 
