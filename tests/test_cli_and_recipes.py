@@ -59,6 +59,7 @@ def test_doctor(capsys):
     assert main(["doctor"]) == 0
     out = capsys.readouterr().out
     assert "tensorflow" in out and "devices" in out and "keras" in out
+    assert "TF_ENABLE_ONEDNN_OPTS=" in out and "steps_per_execution=32" in out
 
 
 def test_datasets(capsys):

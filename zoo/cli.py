@@ -257,6 +257,13 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     if not gpus:
         print(f"  no GPU visible to TensorFlow: training runs on the CPU ({os.cpu_count()} cores).")
     print(f"built with CUDA: {tf.test.is_built_with_cuda()}")
+    from zoo.registry import COMPILE_KEYWORDS
+    from zoo.runtime import APPLIED, RUNTIME_ENV
+
+    for key in RUNTIME_ENV:
+        who = "set by zoo" if key in APPLIED else "yours" if key in os.environ else "unset"
+        print(f"runtime     {key}={os.environ.get(key, '')} ({who})")
+    print(f"compile     steps_per_execution={COMPILE_KEYWORDS['steps_per_execution']} by default")
     return 0
 
 
