@@ -81,6 +81,10 @@ def train(
 
     # before TensorFlow is imported: offline without cached weights fails in a second
     preflight(name, (overrides or {}).get("weights", "imagenet"))
+    if dataset is not None:
+        from zoo.data.remote import preflight as dataset_preflight
+
+        dataset_preflight(dataset)
     import keras
 
     from recipes.recipe import get as get_recipe

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import os
 import struct
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -252,3 +255,25 @@ def test_malformed_csv_names_file_row_and_problem(tmp_path, content, fragment):
 def test_missing_path_is_clear(tmp_path):
     with pytest.raises(DataFormatError, match="no such file"):
         zoo.data.load(str(tmp_path / "nothing.csv"))
+
+
+def test_dataset_preflight_needs_no_tensorflow(offline_home, monkeypatch):
+    """`zoo train --dataset mnist` offline fails before TensorFlow loads; a local copy passes."""
+    from zoo.data.remote import preflight
+
+    monkeypatch.setenv("ZOO_OFFLINE", "1")
+    with pytest.raises(zoo.DatasetUnavailableError, match="mnist.npz"):
+        preflight("mnist")
+    preflight("mnist_5k")  # embedded: nothing to check
+    (offline_home / "keras" / "datasets").mkdir(parents=True)
+    (offline_home / "keras" / "datasets" / "mnist.npz").write_bytes(b"")
+    preflight("mnist")
+    code = (
+        "import os, sys, zoo.data.remote as r\n"
+        "try:\n    r.preflight('cifar10')\nexcept Exception as e:\n    print(type(e).__name__)\n"
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules)"
+    )
+    env = {**os.environ, "KERAS_HOME": str(offline_home / "k2")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, timeout=120).stdout.split()  # fmt: skip
+    assert out == ["DatasetUnavailableError", "False", "False"]

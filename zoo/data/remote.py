@@ -11,6 +11,7 @@ from __future__ import annotations
 import concurrent.futures
 import os
 import socket
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,6 +94,8 @@ SPECS = {
 
 def keras_home() -> Path:
     """The folder keras.utils.get_file caches into (KERAS_HOME, read once by keras)."""
+    if "keras" not in sys.modules:  # keep preflight checks free of the TensorFlow import
+        return Path(os.path.expanduser(os.environ.get("KERAS_HOME", "~/.keras")))
     try:
         from keras.src.backend import config
 
@@ -223,6 +226,19 @@ def _train_val(x, y, seed):
 
     xtr, xva, ytr, yva = train_test_split(x, y, test_size=0.1, random_state=seed, stratify=y)
     return (xtr, ytr), (xva, yva)
+
+
+def preflight(name: str) -> None:
+    """Fail at once, before TensorFlow loads, for a download-only dataset with no way to get it.
+
+    A no-op for other names, and when a local copy may exist (``load_remote``
+    then decides) or the download host answers.
+    """
+    spec = SPECS.get(name)
+    if spec is None or (tfds_data_dir() / spec.name).exists() or _keras_cached(spec):
+        return
+    if not network_available():
+        raise _unavailable(spec)
 
 
 def load_remote(spec: RemoteSpec, *, seed: int = 0) -> RawSplits:
