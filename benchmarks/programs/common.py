@@ -16,7 +16,6 @@ def parse(description: str) -> argparse.Namespace:
     parser.add_argument("--data", required=True, help="folder of MODEL.npz files")
     parser.add_argument("--model", action="append", required=True)
     parser.add_argument("--epochs", type=int, default=1, help="timed epochs per model")
-    parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--feed", choices=("pipeline", "numpy"), default="pipeline")
     return parser.parse_args()
 

@@ -94,14 +94,14 @@ SPECS = {
 
 def keras_home() -> Path:
     """The folder keras.utils.get_file caches into (KERAS_HOME, read once by keras)."""
-    if "keras" not in sys.modules:  # keep preflight checks free of the TensorFlow import
-        return Path(os.path.expanduser(os.environ.get("KERAS_HOME", "~/.keras")))
-    try:
-        from keras.src.backend import config
+    if "keras" in sys.modules:  # preflight checks stay free of the TensorFlow import
+        try:
+            from keras.src.backend import config
 
-        return Path(os.path.expanduser(config.keras_home()))
-    except (ImportError, AttributeError):  # private accessor moved: fall back to its rule
-        return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
+            return Path(os.path.expanduser(config.keras_home()))
+        except (ImportError, AttributeError):  # private accessor moved: use its rule
+            pass
+    return Path(os.path.expanduser(os.environ.get("KERAS_HOME", "~/.keras")))
 
 
 def tfds_data_dir() -> Path:
