@@ -30,21 +30,22 @@ def standard(
 
     out = Path(out_dir)
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
+    from zoo.compat import progress_bar
+
     cbs: list[Any] = [
+        progress_bar(),  # silent under verbose=0, like the one fit would add
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.CSVLogger(str(out / "training_log.csv"), append=True),
     ]
     if monitor is None:  # adversarial / diffusion training: no single loss to watch
-        cbs.append(keras.callbacks.ModelCheckpoint(str(out / "checkpoints" / "last.keras")))
+        cbs.append(good_checkpoint(out / "checkpoints" / "last.keras", monitor=None))
         reduce_lr = False
     else:
         cbs += [
             keras.callbacks.EarlyStopping(
                 monitor=monitor, patience=max(5, epochs // 4), restore_best_weights=True
             ),
-            keras.callbacks.ModelCheckpoint(
-                str(out / "checkpoints" / "best.keras"), monitor=monitor, save_best_only=True
-            ),
+            good_checkpoint(out / "checkpoints" / "best.keras", monitor=monitor),
         ]
     if reduce_lr:
         cbs.append(keras.callbacks.ReduceLROnPlateau(**REDUCE_LR, verbose=0))
@@ -63,6 +64,40 @@ def standard(
             )
         )
     return cbs
+
+
+def weights_finite(model: Any) -> bool:
+    """True when every weight of ``model`` is a finite number."""
+    import numpy as np
+
+    return all(np.isfinite(np.asarray(w)).all() for w in model.get_weights())
+
+
+def good_checkpoint(path: str | Path, *, monitor: str | None) -> Any:
+    """Save ``path`` after an epoch that improved ``monitor`` (every epoch when ``None``),
+    never with a non-finite weight or metric, and atomically: a file the zoo calls the last
+    good checkpoint is complete and holds numbers."""
+    import math
+
+    import keras
+
+    from zoo.staging import write_atomic
+
+    class GoodCheckpoint(keras.callbacks.Callback):
+        best = math.inf
+
+        def on_epoch_end(self, epoch, logs=None):
+            value = (logs or {}).get(monitor) if monitor else 0.0
+            if value is None or not math.isfinite(float(value)):
+                return
+            if monitor and float(value) >= self.best:
+                return
+            if not weights_finite(self.model):
+                return
+            self.best = float(value) if monitor else self.best
+            write_atomic(Path(path), lambda p: self.model.save(p))
+
+    return GoodCheckpoint()
 
 
 def _read_only_backup_class():

@@ -141,7 +141,11 @@ def plot_confusion_matrix(report: dict[str, Any], path: Path, title: str = "") -
 
 
 def evaluate_model(
-    model_or_name: str | os.PathLike, dataset: str | None = None, *, batch_size: int = 256
+    model_or_name: str | os.PathLike,
+    dataset: str | None = None,
+    *,
+    batch_size: int = 256,
+    trusted: bool = False,
 ) -> dict[str, Any]:
     """Evaluate a trained model (a registered name or a ``.keras`` file) on a dataset's test split.
 
@@ -152,9 +156,11 @@ def evaluate_model(
 
     import zoo
     from zoo.artifacts import load_trained, write_atomic
+    from zoo.checks import int_in_range
     from zoo.errors import InvalidArgumentError
 
-    model, report, path = load_trained(model_or_name)
+    int_in_range("batch_size", batch_size, 1)
+    model, report, path = load_trained(model_or_name, trusted=trusted)
     metrics_path = path.with_name("metrics.json")
     dataset = dataset or (report.get("dataset") or {}).get("name")
     if dataset is None:
@@ -195,7 +201,9 @@ def evaluate_model(
     return {"evaluation": evaluation, "files": files}
 
 
-def predict(model_or_name: str | os.PathLike, inputs: Any) -> dict[str, Any]:
+def predict(
+    model_or_name: str | os.PathLike, inputs: Any, *, trusted: bool = False
+) -> dict[str, Any]:
     """Predictions of a trained model; raw strings work for text models (vocabulary beside).
 
     Returns ``{"probabilities": array, "labels": [...] or None, "predicted": [...]}``.
@@ -204,7 +212,7 @@ def predict(model_or_name: str | os.PathLike, inputs: Any) -> dict[str, Any]:
     from zoo.artifacts import load_trained
     from zoo.errors import InvalidArgumentError
 
-    model, report, path = load_trained(model_or_name)
+    model, report, path = load_trained(model_or_name, trusted=trusted)
     x = inputs
     is_text = isinstance(inputs, str) or (
         isinstance(inputs, (list, tuple)) and inputs and isinstance(inputs[0], str)

@@ -29,6 +29,7 @@ from typing import Any
 import zoo
 from zoo.artifacts import jsonable, library_versions, write_atomic
 from zoo.errors import InvalidArgumentError, ZooError
+from zoo.staging import check_output_folder
 
 
 class TrainingDivergedError(ZooError, RuntimeError):
@@ -68,6 +69,7 @@ def train(
     verbose: int | str = "auto",
     overrides: dict[str, Any] | None = None,
     strategy: Any = None,
+    task: str | None = None,
 ) -> TrainResult:
     """Train registry entry ``name`` with its recipe (``recipes.get(name)``) and any overrides.
 
@@ -75,10 +77,24 @@ def train(
     recipe's). ``schedule``: a ``recipes.schedules`` name. ``class_weight``:
     ``"balanced"`` weighs classes by inverse frequency. ``precision``:
     ``float32``, ``mixed_bfloat16`` or ``mixed_float16``. ``fine_tune_layers``
-    > 0 adds phase 2 for transfer models.
+    > 0 adds phase 2 for transfer models. ``task`` (``"classification"`` or
+    ``"regression"``) says what a CSV's label column is when the data cannot tell.
     """
     from zoo.backbones import preflight
+    from zoo.checks import check_numbers
 
+    check_numbers(
+        {
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "learning_rate": learning_rate,
+            "fine_tune_epochs": fine_tune_epochs,
+            "fine_tune_layers": fine_tune_layers,
+            "fine_tune_lr": fine_tune_lr,
+            "seed": seed,
+            **(overrides or {}),
+        }
+    )
     # before TensorFlow is imported: offline without cached weights fails in a second
     preflight(name, (overrides or {}).get("weights", "imagenet"))
     if dataset is not None:
@@ -110,12 +126,12 @@ def train(
     if recipe.class_weight is not None and entry.task not in ("classification", "binary"):
         raise InvalidArgumentError("class_weight applies to classifiers only.")
     final = Path(out_dir) if out_dir is not None else Path("saved_models") / name
+    check_output_folder(final, "--out")
     # under multi-worker training only the chief writes the run's artifacts and backup;
     # the other workers keep their own log and checkpoints apart and restore from the
     # chief's backup (same weights everywhere, same epoch on resume)
     chief = zoo.distribute.is_chief()
     out = final if chief else final / "workers" / "{}-{}".format(*zoo.distribute.task())
-    _prepare_out_dir(out, resume, backup=final / "backup", owner=chief)
     overrides = dict(overrides or {})
     if recipe.learning_rate is not None:
         overrides.setdefault("learning_rate", recipe.learning_rate)
@@ -124,7 +140,9 @@ def train(
     }
     keras.utils.set_random_seed(seed)
 
-    raw = zoo.data.load_raw(recipe.dataset, seed=seed)
+    raw = zoo.data.load_raw(recipe.dataset, seed=seed, **_data_options(entry, recipe, task))
+    # only now, with the data read and checked, is the last run's state touched
+    _prepare_out_dir(out, resume, backup=final / "backup", owner=chief)
     with _precision(recipe.precision):
         return _run(entry, recipe, raw, overrides, compile_kw, out, strategy, tensorboard,
                     seed, verbose)  # fmt: skip
@@ -294,6 +312,19 @@ def _run(entry, recipe, raw, overrides, compile_kw, out, strategy, tensorboard, 
     return TrainResult(model, history, metrics, out, files, report)
 
 
+def _data_options(entry: Any, recipe: Any, task: str | None) -> dict[str, Any]:
+    """Options for a user's CSV: what its label column is, from ``task`` or the model."""
+    csv_file = Path(recipe.dataset).suffix.lower() in (".csv", ".tsv", ".txt")
+    if task is not None and not csv_file:
+        raise InvalidArgumentError(
+            f"task={task!r} applies to a CSV file; dataset {recipe.dataset!r} already says "
+            "what it holds. Drop --task."
+        )
+    if task is None and entry.task == "regression":
+        task = "regression"  # a regression model reads whole-number labels as quantities
+    return {"task": task} if csv_file and task else {}
+
+
 def _generation_bleu(model: Any, test: Any, prompts: int = 3, length: int = 60) -> dict:
     """Character BLEU of greedy continuations of held-out text against what really follows."""
     import numpy as np
@@ -326,6 +357,8 @@ def _prepare_out_dir(out: Path, resume: bool, *, backup: Path, owner: bool) -> N
     if owner:
         shutil.rmtree(backup, ignore_errors=True)
     (out / "training_log.csv").unlink(missing_ok=True)
+    for old in ("best.keras", "last.keras"):  # an earlier run's: never this run's "last good"
+        (out / "checkpoints" / old).unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

@@ -42,7 +42,23 @@ def convert(src: str, quantize: str | None, rep_path: str | None, int8_io: bool)
     return conv.convert()
 
 
+def die_with_parent(parent: int) -> None:
+    """Linux: SIGKILL this process when its parent dies, so a killed export leaves no orphan."""
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the parent's handlers still end us
+        pass
+    if os.getppid() != parent:  # the parent died before the call above took effect
+        os._exit(1)
+
+
 def main(spec_path: str) -> int:
+    if "ZOO_PARENT_PID" in os.environ:
+        die_with_parent(int(os.environ["ZOO_PARENT_PID"]))
     with open(spec_path) as f:
         spec = json.load(f)
     for job in spec["jobs"]:

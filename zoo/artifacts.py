@@ -4,23 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-
-def write_atomic(path: Path, write: Callable[[Path], Any]) -> None:
-    """Write through a temporary file in the same folder, then rename: never half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+from zoo.errors import DataFormatError, InvalidArgumentError
+from zoo.staging import write_atomic  # noqa: F401  - the one writer, re-exported
 
 
 def jsonable(v: Any) -> Any:
@@ -34,8 +22,6 @@ def jsonable(v: Any) -> Any:
 
 def trained_model_path(name_or_path: str | os.PathLike) -> Path:
     """``saved_models/NAME/model.keras`` for a registered name, else the ``.keras`` path given."""
-    from zoo.errors import InvalidArgumentError
-
     path = Path(name_or_path)
     if path.suffix == ".keras":
         if not path.is_file():
@@ -53,18 +39,66 @@ def trained_model_path(name_or_path: str | os.PathLike) -> Path:
     return path
 
 
-def load_trained(name_or_path: str | os.PathLike) -> tuple[Any, dict[str, Any], Path]:
+def load_trained(
+    name_or_path: str | os.PathLike, *, trusted: bool = False
+) -> tuple[Any, dict[str, Any], Path]:
     """A trained model (registered name or ``.keras`` file), the training report beside it
-    (``metrics.json``, or ``{}``) and the file it came from."""
-    import keras
+    (``metrics.json``, or ``{}``) and the file it came from.
 
+    ``trusted=True`` lets Keras run the Python code a file may carry (``Lambda`` layers);
+    only for files you made or trust, since loading such a file runs its code.
+    """
     import zoo.models  # noqa: F401  - registers the zoo's custom layers for loading
 
     path = trained_model_path(name_or_path)
-    model = keras.saving.load_model(path, safe_mode=True)
+    model = load_keras_file(path, trusted=trusted)
     report_path = path.with_name("metrics.json")
-    report = json.loads(report_path.read_text()) if report_path.is_file() else {}
+    report = {}
+    if report_path.is_file():
+        try:
+            report = json.loads(report_path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise DataFormatError(
+                f"{report_path}: the training report is not valid JSON ({exc}). Delete it to "
+                f"use {path.name} without it, or train again."
+            ) from None
     return model, report, path
+
+
+def load_keras_file(path: Path, *, trusted: bool = False) -> Any:
+    """``keras.saving.load_model`` with a clear error for a corrupt, truncated or unsafe file."""
+    import zipfile
+
+    import keras
+
+    if not zipfile.is_zipfile(path):
+        raise DataFormatError(
+            f"{path}: corrupt or truncated .keras file (not a complete zip archive). "
+            "Copy it again, or train again to rewrite it."
+        )
+    with zipfile.ZipFile(path) as archive:
+        names = set(archive.namelist())
+        damaged = archive.testzip()
+    if damaged is not None or "config.json" not in names:
+        what = f"member {damaged!r} is damaged" if damaged else "it holds no config.json"
+        raise DataFormatError(
+            f"{path}: corrupt .keras file ({what}). Copy it again, or train again."
+        )
+    try:
+        return keras.saving.load_model(path, safe_mode=not trusted)
+    except ValueError as exc:
+        if "safe_mode" in str(exc) or "Lambda" in str(exc):
+            raise InvalidArgumentError(
+                f"{path}: the model holds a Lambda layer, i.e. Python code that runs when "
+                "the file loads, so safe mode refuses it. If you made this file or trust it, "
+                "load it with trusted=True (CLI: --trust-code)."
+            ) from None
+        raise DataFormatError(f"{path}: Keras cannot load this model: {exc}") from None
+    except (TypeError, KeyError, OSError) as exc:
+        raise DataFormatError(
+            f"{path}: Keras cannot load this model ({type(exc).__name__}: {exc}). It may be "
+            "damaged or saved by an incompatible Keras version; train or save it again."
+        ) from None
 
 
 def library_versions(*packages: str) -> dict[str, str]:

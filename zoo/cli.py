@@ -19,6 +19,50 @@ SCHEDULES = ("constant", "step", "exponential", "cosine", "warmup_cosine")  # re
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a two-line error instead of the whole usage block."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n(`{self.prog} --help` lists the options)\n")
+
+
+def _checked(parse, rule):
+    """An argparse type: ``parse`` the text, then apply a ``zoo.checks`` rule."""
+
+    def convert(text: str):
+        from zoo.errors import InvalidArgumentError
+
+        try:
+            value = parse(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        try:
+            return rule("value", value)
+        except InvalidArgumentError as exc:
+            raise argparse.ArgumentTypeError(str(exc).removeprefix("value ")) from None
+
+    convert.__name__ = getattr(rule, "__name__", "value")
+    return convert
+
+
+def _int_at_least(low: int):
+    from zoo.checks import int_in_range
+
+    return _checked(int, lambda k, v: int_in_range(k, v, low))
+
+
+def _seed_type():
+    from zoo.checks import seed
+
+    return _checked(int, lambda k, v: seed(v, k))
+
+
+def _rate_type():
+    from zoo.checks import positive_float
+
+    return _checked(float, positive_float)
+
+
 def _parse_value(text: str) -> Any:
     """``--set`` values: JSON when it parses (numbers, lists, true), else the string."""
     try:
@@ -104,6 +148,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides=_parse_sets(args.set),
         verbose=args.verbose,
         strategy=args.strategy,
+        task=args.task,
     )
     print()
     for k, v in result.metrics.items():
@@ -115,7 +160,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     import recipes
 
-    out = recipes.predict(args.model, args.text)
+    out = recipes.predict(args.model, args.text, trusted=args.trust_code)
     for text, probs, label in zip(args.text, out["probabilities"], out["predicted"] or []):
         names = out["labels"] or [str(i) for i in range(len(probs))]
         ranked = ", ".join(f"{names[i]} {probs[i]:.3f}" for i in probs.argsort()[::-1][:3])
@@ -126,7 +171,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import recipes
 
-    report = recipes.evaluate_model(args.model, args.dataset, batch_size=args.batch_size)
+    report = recipes.evaluate_model(
+        args.model, args.dataset, batch_size=args.batch_size, trusted=args.trust_code
+    )
     ev = report["evaluation"]
     for k in (
         "accuracy",
@@ -192,6 +239,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         dataset=args.dataset,
         int8_io=args.int8_io,
         name=args.name,
+        trusted=args.trust_code,
     )
     print(f"exported to {report.out_dir}/ (SavedModel version {report.version})")
     for art in report.manifest["artifacts"].values():
@@ -271,15 +319,25 @@ def _run_arguments(s: argparse.ArgumentParser, *, set_help: str) -> None:
     """Arguments shared by the commands that train (train, tune)."""
     s.add_argument("name")
     s.add_argument("--dataset", help="dataset name or path (default: the model's own)")
-    s.add_argument("--epochs", type=int, help="epochs (tune: per trial; hyperband: the maximum)")
-    s.add_argument("--batch-size", type=int)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument(
+        "--epochs", type=_int_at_least(1), help="epochs (tune: per trial; hyperband: the maximum)"
+    )
+    s.add_argument("--batch-size", type=_int_at_least(1))
+    s.add_argument("--seed", type=_seed_type(), default=0, help="0 to 2**32-1")
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=set_help)
     s.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
 
 
+def _trust_argument(s: argparse.ArgumentParser) -> None:
+    s.add_argument(
+        "--trust-code",
+        action="store_true",
+        help="load Lambda layers (Python code) from a .keras file you made or trust",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="zoo", description="A Keras 3 model zoo: build, train, inspect."
     )
     sub = p.add_subparsers(dest="command", required=True)
@@ -297,7 +355,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("train", help="train a model with its default recipe")
     _run_arguments(s, set_help="builder or compile keyword, e.g. --set units=[256,128]")
-    s.add_argument("--lr", type=float, help="learning rate")
+    s.add_argument("--lr", type=_rate_type(), help="learning rate (> 0)")
+    s.add_argument(
+        "--task",
+        choices=("classification", "regression"),
+        help="what a CSV's label column is, when many distinct whole numbers leave it open",
+    )
     s.add_argument("--out", help="output folder (default: saved_models/NAME)")
     s.add_argument("--schedule", choices=SCHEDULES, help="learning-rate schedule")
     s.add_argument("--class-weight", choices=("balanced",), help="weigh classes by rarity")
@@ -318,18 +381,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument(
         "--fine-tune-layers",
-        type=int,
+        type=_int_at_least(0),
         help="transfer models: unfreeze this many top backbone layers in phase 2",
     )
-    s.add_argument("--fine-tune-epochs", type=int, help="phase 2 epochs")
-    s.add_argument("--fine-tune-lr", type=float, help="phase 2 learning rate (default: lr/10)")
+    s.add_argument("--fine-tune-epochs", type=_int_at_least(0), help="phase 2 epochs")
+    s.add_argument(
+        "--fine-tune-lr", type=_rate_type(), help="phase 2 learning rate (default: lr/10)"
+    )
     s.add_argument("--strategy", choices=KINDS, help="tf.distribute strategy (default: none)")
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("tune", help="search a model's hyperparameters with KerasTuner")
     _run_arguments(s, set_help="pin a keyword instead of searching it")
     s.add_argument("--tuner", default="random", choices=("random", "hyperband", "bayesian", "grid"))
-    s.add_argument("--max-trials", type=int, default=10)
+    s.add_argument("--max-trials", type=_int_at_least(1), default=10)
     s.add_argument("--objective", help="default: val_accuracy (classifiers), val_loss")
     s.add_argument("--dir", help="search folder (default: saved_models/NAME/tuning)")
     s.add_argument("--overwrite", action="store_true", help="start over instead of resuming")
@@ -338,12 +403,14 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("evaluate", help="evaluation report of a trained model on a dataset")
     s.add_argument("model", help="a registered name (saved_models/NAME/model.keras) or a .keras")
     s.add_argument("--dataset", help="dataset name or path (default: the one it trained on)")
-    s.add_argument("--batch-size", type=int, default=256)
+    s.add_argument("--batch-size", type=_int_at_least(1), default=256)
+    _trust_argument(s)
     s.set_defaults(func=cmd_evaluate)
 
     s = sub.add_parser("predict", help="classify raw text with a trained text model")
     s.add_argument("model", help="a registered name (saved_models/NAME/model.keras) or a .keras")
     s.add_argument("--text", action="append", required=True, help="a text; repeat for more")
+    _trust_argument(s)
     s.set_defaults(func=cmd_predict)
 
     s = sub.add_parser("export", help="export a trained model: SavedModel, TFLite, ONNX")
@@ -365,6 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dataset", help="calibration and parity data (default: the model's recipe)")
     s.add_argument("--int8-io", action="store_true", help="int8 TFLite inputs and outputs")
     s.add_argument("--name", help="artifact name (default: the model's)")
+    _trust_argument(s)
     s.set_defaults(func=cmd_export)
 
     s = sub.add_parser("datasets", help="list registered datasets")
@@ -375,19 +443,44 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+#: Commands that answer from the registry alone, without TensorFlow.
+_LIGHT_COMMANDS = {cmd_list, cmd_info, cmd_datasets}
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that cleanup code runs as for Ctrl-C."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise _Terminated()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    import signal
+
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
     from zoo.errors import ZooError
 
+    signal.signal(signal.SIGTERM, _on_sigterm)  # staged files and child processes go too
     try:
+        if args.func not in _LIGHT_COMMANDS:
+            from zoo.runtime import import_tensorflow_quietly
+
+            import_tensorflow_quietly()
         return args.func(args)
     except ZooError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except OSError as exc:  # a path the user gave: unreadable, unwritable, full disk
+        if exc.filename is None:
+            raise
+        print(f"error: {exc.filename}: {exc.strerror}. Check the path and its permissions.",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    except KeyboardInterrupt as exc:
+        print("terminated" if isinstance(exc, _Terminated) else "interrupted", file=sys.stderr)
+        return 143 if isinstance(exc, _Terminated) else 130
 
 
 if __name__ == "__main__":

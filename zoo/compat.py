@@ -19,6 +19,8 @@ day it does not.
 
 from __future__ import annotations
 
+from typing import Any
+
 _PATCHED = False
 
 
@@ -72,3 +74,35 @@ def patch_multi_worker_fit() -> bool:
     tf_trainer.reduce_per_replica = reduce_per_replica
     _PATCHED = True
     return True
+
+
+# --------------------------------------------------------------------------- progress bar
+# keras 3.15, any backend: with ``steps_per_execution`` > 1 the trainer reports the end of
+# its last, partial chunk of steps as ``begin + steps_per_execution - 1``, past the epoch's
+# last step, so the bar reads "128/125". ``ProgbarLogger._update_progbar`` is private:
+# ``tests/test_compat.py`` checks both the overshoot and the hook.
+
+
+def keras_overshoots_progress() -> bool:
+    """True for the keras versions whose batch counter passes the epoch's end (3.x so far)."""
+    import keras
+
+    return keras.__version__.startswith("3.")
+
+
+def progress_bar() -> Any:
+    """A ``ProgbarLogger`` that never counts past the number of steps in an epoch."""
+    import keras
+
+    class ClampedProgbarLogger(keras.callbacks.ProgbarLogger):
+        def _update_progbar(self, batch, logs=None):
+            if self.target is not None:
+                batch = min(batch, self.target - 1)
+            super()._update_progbar(batch, logs)
+
+    if not hasattr(keras.callbacks.ProgbarLogger, "_update_progbar"):
+        raise RuntimeError(
+            "zoo.compat.progress_bar: keras.callbacks.ProgbarLogger has no _update_progbar "
+            f"in keras {keras.__version__}; update the patch in zoo/compat.py."
+        )
+    return ClampedProgbarLogger()

@@ -16,13 +16,13 @@ TFLite conversion runs in a child process because the converter can crash.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,9 +35,9 @@ from zoo.artifacts import library_versions, write_atomic
 from zoo.errors import InvalidArgumentError, ZooError
 from zoo.registry import EXPORT_FORMATS as FORMATS
 from zoo.registry import QUANTIZATIONS
+from zoo.staging import apply_umask, check_output_folder, temp_dir
 
 DEFAULT_TOLERANCE = 1e-5
-_STAGING_PREFIX = ".export-"
 
 
 class ExportError(ZooError, RuntimeError):
@@ -61,7 +61,9 @@ class ExportReport:
 # --------------------------------------------------------------------------- inputs
 
 
-def _load_model(model_or_path: Any) -> tuple[Any, dict[str, Any], Path | None]:
+def _load_model(
+    model_or_path: Any, trusted: bool = False
+) -> tuple[Any, dict[str, Any], Path | None]:
     """A Keras model, the training report found beside a ``.keras`` file, and that file."""
     import keras
 
@@ -78,7 +80,9 @@ def _load_model(model_or_path: Any) -> tuple[Any, dict[str, Any], Path | None]:
             )
     from zoo.artifacts import load_trained
 
-    return load_trained(model_or_path)  # a registered name -> saved_models/NAME/model.keras
+    return load_trained(
+        model_or_path, trusted=trusted
+    )  # a registered name -> saved_models/NAME/model.keras
 
 
 def _input_specs(model: Any) -> list[dict[str, Any]]:
@@ -274,17 +278,6 @@ def _needs_static_batch(model: Any) -> bool:
     return any(isinstance(la, keras.layers.RNN) and not la.unroll for la in layers(model))
 
 
-def _clean_stale_staging(out_dir: Path) -> None:
-    for p in out_dir.glob(f"{_STAGING_PREFIX}*"):
-        try:
-            pid = int(p.name[len(_STAGING_PREFIX) :].split("-")[0])
-            os.kill(pid, 0)
-        except (ValueError, ProcessLookupError):
-            shutil.rmtree(p, ignore_errors=True)
-        except PermissionError:
-            pass
-
-
 def _next_version(out_dir: Path) -> int:
     versions = [int(p.name) for p in out_dir.iterdir() if p.is_dir() and p.name.isdigit()]
     return max(versions, default=0) + 1
@@ -314,11 +307,9 @@ def _recipe_data(name: str, model: Any, report: dict, split: str, limit: int, da
     from zoo.data.vocab import FILENAME, load_vectorizer
 
     entry = _entry_or_none(name)
-    dataset = dataset or (report.get("dataset") or {}).get("name")
+    dataset = _recipe_dataset(name, report, dataset)
     if dataset is None:
-        if entry is None:
-            return None
-        dataset = entry.dataset
+        return None
     vectorize = getattr(model, "tokenize", None)
     if vectorize is None and source is not None and source.with_name(FILENAME).is_file():
         vectorize = load_vectorizer(source.with_name(FILENAME))
@@ -340,7 +331,11 @@ def _convert_tflite(src: Path, jobs: list[dict], workdir: Path) -> None:
     spec.write_text(json.dumps({"src": str(src), "jobs": jobs}))
     script = Path(__file__).with_name("_litert_convert.py")
     proc = subprocess.run(
-        [sys.executable, str(script), str(spec)], capture_output=True, text=True, check=False
+        [sys.executable, str(script), str(spec)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "ZOO_PARENT_PID": str(os.getpid())},  # it dies with us
     )
     done = {line[5:] for line in proc.stdout.splitlines() if line.startswith("DONE ")}
     for job in jobs:
@@ -376,6 +371,7 @@ def export(
     preprocessing: str | None = None,
     tolerance: float | None = None,
     samples: int = 256,
+    trusted: bool = False,
 ) -> ExportReport:
     """Export a Keras model (or a ``.keras`` file) and check every artifact against Keras.
 
@@ -385,9 +381,13 @@ def export(
     it uses the training split of the model's recipe. Parity runs on
     ``validation_data`` (default: the recipe's test split for quantized
     exports, else random inputs of the model's shapes). ``dataset`` names the
-    zoo dataset to take both from instead of the recipe's.
+    zoo dataset to take both from instead of the recipe's; data given by the caller is
+    used instead of any dataset, and ``export.json`` records which data each check used.
+    ``trusted`` loads a ``.keras`` file's Lambda layers (code: only for files you trust).
     """
-    model, report, source = _load_model(model_or_path)
+    if out_dir is not None:
+        check_output_folder(Path(out_dir), "out_dir")
+    model, report, source = _load_model(model_or_path, trusted)
     formats = list(dict.fromkeys(formats))
     unknown = set(formats) - set(FORMATS)
     if unknown or not formats:
@@ -409,33 +409,16 @@ def export(
             entry.preprocessing if entry else None
         ) or "not recorded: feed what the Keras model was trained on"
 
-    rep = None
-    if "int8" in variants:
-        rep = (
-            _as_batch(model, representative_data, 500)
-            if representative_data is not None
-            else _recipe_data(name, model, report, "train", 500, dataset, source)
-        )
-        if rep is None:
-            raise InvalidArgumentError(
-                "Full-int8 quantization needs representative_data (a few hundred training "
-                "inputs) to calibrate on; pass representative_data=..."
-            )
-    if validation_data is not None:
-        val = _as_batch(model, validation_data, samples)
-    elif dataset is not None or any(q is not None for q in variants):
-        val = _recipe_data(name, model, report, "test", samples, dataset, source) or (
-            rep or (synthetic_inputs(model, 16), None)
-        )
-    else:
-        val = (synthetic_inputs(model, 16), None)
+    rep, val, data_sources = _export_data(
+        model, name, report, source, variants, representative_data, validation_data, dataset,
+        samples,
+    )  # fmt: skip
     xs, ys = _cast_inputs(model, val[0]), val[1]
     reference = _keras_predict(model, xs)
 
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    _clean_stale_staging(out)
-    staging = Path(tempfile.mkdtemp(dir=out, prefix=f"{_STAGING_PREFIX}{os.getpid()}-"))
+    staging = temp_dir(out, "export")
     try:
         artifacts, figures = _produce(
             model, name, staging, formats, variants, rep, int8_io, xs, ys, reference, tolerance
@@ -445,17 +428,72 @@ def export(
         )
         version, files = _commit(out, staging, name, artifacts)
         manifest["version"] = version
+        manifest.update(data_sources)
         for key, path in files.items():
             manifest["artifacts"][key]["path"] = os.path.relpath(path, out)
         write_atomic(out / "export.json", lambda p: p.write_text(json.dumps(manifest, indent=2)))
         files["manifest"] = out / "export.json"
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        _discard(staging)
         if created and not any(out.iterdir()):
             out.rmdir()  # leave no trace of a failed first export
         raise
-    shutil.rmtree(staging, ignore_errors=True)
+    _discard(staging)
     return ExportReport(out_dir=out, version=version, files=files, manifest=manifest)
+
+
+def _export_data(model, name, report, source, variants, representative, validation, dataset,
+                 samples):  # fmt: skip
+    """Calibration and parity inputs, and where each came from.
+
+    The user's data wins: given ``representative_data``, calibration *and* the parity
+    check run on it (labels where given), and no recipe dataset is loaded.
+    """
+    sources = {"calibration_data": None}
+    rep = None
+    if "int8" in variants:
+        if representative is not None:
+            rep = _as_batch(model, representative, 500)
+            sources["calibration_data"] = "representative_data (given)"
+        else:
+            rep = _recipe_data(name, model, report, "train", 500, dataset, source)
+            sources["calibration_data"] = f"{_recipe_dataset(name, report, dataset)}: train split"
+        if rep is None:
+            raise InvalidArgumentError(
+                "Full-int8 quantization needs representative_data (a few hundred training "
+                "inputs) to calibrate on; pass representative_data=..."
+            )
+    if validation is not None:
+        val, sources["parity_data"] = _as_batch(model, validation, samples), "validation_data"
+    elif representative is not None:
+        val = _as_batch(model, representative, samples)
+        sources["parity_data"] = "representative_data (given)"
+    elif dataset is not None or any(q is not None for q in variants):
+        val = _recipe_data(name, model, report, "test", samples, dataset, source)
+        sources["parity_data"] = f"{_recipe_dataset(name, report, dataset)}: test split"
+        if val is None:
+            val, sources["parity_data"] = rep, sources["calibration_data"]
+    else:
+        val = None
+    if val is None:
+        val, sources["parity_data"] = (synthetic_inputs(model, 16), None), "random inputs"
+    return rep, val, sources
+
+
+def _recipe_dataset(name: str, report: dict, dataset: str | None) -> str | None:
+    """The dataset a model's recipe data comes from: given, trained on, or the entry's."""
+    entry = _entry_or_none(name)
+    return (
+        dataset
+        or (report.get("dataset") or {}).get("name")
+        or (entry.dataset if entry is not None else None)
+    )
+
+
+def _discard(staging: Path) -> None:
+    shutil.rmtree(staging, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        staging.parent.rmdir()  # .staging, unless another export is under way
 
 
 def _entry_or_none(name: str) -> Any:
@@ -595,10 +633,12 @@ def _commit(out: Path, staging: Path, name: str, artifacts: dict[str, Path]):
                     raise
                 version += 1
         files["saved_model"] = target
+        apply_umask(target)
     for key, path in artifacts.items():
         if key == "saved_model":
             continue
         target = out / path.name
+        apply_umask(path)
         os.replace(path, target)
         files[key] = target
     return version, files

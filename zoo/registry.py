@@ -483,6 +483,9 @@ def compile_model(model: Any, entry: Entry | str, **overrides: Any) -> Any:
         raise InvalidArgumentError(
             f"Unknown compile keyword(s) {sorted(unknown)}; valid: {list(COMPILE_KEYWORDS)}."
         )
+    from zoo.checks import check_numbers
+
+    check_numbers(overrides)  # a negative or NaN learning rate trains, wrongly
     cfg = entry.compile_config()
     opt_keys = ("learning_rate", "clipnorm", "clipvalue", "global_clipnorm", "weight_decay")
     opt_options = {k: overrides.get(k, cfg.get(k)) for k in opt_keys}

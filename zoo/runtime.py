@@ -32,3 +32,51 @@ def configure() -> dict[str, str]:
     os.environ.update(applied)
     APPLIED.update(applied)
     return applied
+
+
+#: What TensorFlow prints on stderr while it probes for GPUs and CPU features, before
+#: its own log level applies: noise for a CPU user, never an answer to a question asked.
+PROBE_NOISE = (
+    "All log messages before absl::InitializeLog()",
+    "port.cc:",  # oneDNN custom operations are on
+    "cudart_stub.cc:",
+    "cuda_platform.cc:",  # failed call to cuInit
+    "cuda_executor.cc:",
+    "cuda_dnn.cc:",
+    "cuda_fft.cc:",
+    "cuda_blas.cc:",
+    "cpu_feature_guard.cc:",
+    "To enable the following instructions:",
+    "computation_placer.cc:",
+    "Unable to register cu",
+    "TF-TRT Warning",
+)
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow and find its devices with TensorFlow's probe lines filtered out of
+    stderr (file descriptor 2, where its C++ code writes). Any other line is passed on, and
+    a GPU is still found and used when present."""
+    if "tensorflow" in sys.modules:
+        return
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()  # the CUDA probe happens here
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            kept = [
+                line
+                for line in capture.read().decode("utf-8", "replace").splitlines(keepends=True)
+                if not any(noise in line for noise in PROBE_NOISE)
+            ]
+            sys.stderr.write("".join(kept))

@@ -213,8 +213,10 @@ def tune(
 
     if tuner not in TUNERS:
         raise InvalidArgumentError(f"Unknown tuner {tuner!r}; use one of {list(TUNERS)}.")
-    if max_trials < 1:
-        raise InvalidArgumentError(f"max_trials must be at least 1, got {max_trials}.")
+    from zoo.checks import check_numbers, int_in_range
+
+    int_in_range("max_trials", max_trials, 1)
+    check_numbers({"epochs": epochs, "batch_size": batch_size, "seed": seed, **(fixed or {})})
     entry = get_entry(name)
     if not entry.search_space:
         raise InvalidArgumentError(f"{name} declares no search space; nothing to tune.")

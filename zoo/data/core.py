@@ -309,6 +309,11 @@ def from_arrays(
     """RawSplits from in-memory arrays (embedded datasets and CSV files)."""
     import tensorflow as tf
 
+    from zoo.checks import finite_features
+
+    finite_features(np.asarray(x), source=f"dataset {info.name!r} features")
+    if info.task == "regression":
+        finite_features(np.asarray(y), source=f"dataset {info.name!r} labels")
     (xtr, ytr), (xva, yva), (xte, yte) = split_arrays(x, y, seed=seed, stratify=stratify)
     info.sizes = {"train": len(xtr), "validation": len(xva), "test": len(xte)}
     if info.modality == "tabular":

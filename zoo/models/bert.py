@@ -19,7 +19,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from zoo.errors import InvalidArgumentError, WeightsUnavailableError
+from zoo.errors import DataFormatError, InvalidArgumentError, WeightsUnavailableError
 from zoo.models._blocks import check_positive, check_range
 from zoo.registry import register
 
@@ -168,8 +168,15 @@ def _check_checkpoint(checkpoint: str) -> None:
     for needed in ("config.json", "vocab.txt", "tokenizer_config.json"):
         if not (path / needed).is_file():
             raise InvalidArgumentError(f"{path} lacks {needed}, which the conversion needs.")
-    config = json.loads((path / "config.json").read_text())
-    if config.get("model_type") != "bert":
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataFormatError(
+            f"{path / 'config.json'}: not valid JSON ({exc}). Download the checkpoint again "
+            "or restore the file Hugging Face wrote."
+        ) from None
+    if not isinstance(config, dict) or config.get("model_type") != "bert":
+        config = config if isinstance(config, dict) else {}
         raise InvalidArgumentError(
             f"{path} is a {config.get('model_type')!r} checkpoint; bert_classifier takes BERT."
         )
