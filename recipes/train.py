@@ -138,6 +138,7 @@ def train(
     compile_kw = {
         k: overrides.pop(k) for k in list(overrides) if k in zoo.registry.COMPILE_KEYWORDS
     }
+    zoo.registry.validate_overrides(entry, overrides)  # a misspelled keyword fails here
     keras.utils.set_random_seed(seed)
 
     raw = zoo.data.load_raw(recipe.dataset, seed=seed, **_data_options(entry, recipe, task))

@@ -219,34 +219,6 @@ def test_cli_export_of_an_untrained_name_says_what_to_do(tmp_path, monkeypatch, 
     assert "run `zoo train mnist_mlp` first" in capsys.readouterr().err
 
 
-def test_killed_export_leaves_no_version_behind(tmp_path):
-    path = tmp_path / "m.keras"
-    _tiny_classifier("m").save(path)
-    out = tmp_path / "out"
-    code = (
-        "import zoo, sys; zoo.export(sys.argv[1], sys.argv[2], "
-        "quantize=[None, 'dynamic', 'float16'])"
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code, str(path), str(out)], start_new_session=True
-    )
-    deadline = time.time() + 120
-    while time.time() < deadline:  # kill while the TFLite converter runs
-        if list(out.glob(".export-*/litert_jobs.json")):
-            break
-        time.sleep(0.05)
-    else:
-        proc.kill()
-        pytest.fail("export never reached the TFLite conversion")
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert not [p for p in out.iterdir() if p.name.isdigit()]
-    assert not list(out.glob("*.tflite")) and not (out / "export.json").exists()
-    report = zoo.export(path, out, formats=["saved_model"])
-    assert report.version == 1
-    assert not list(out.glob(".export-*"))  # the dead run's staging folder is cleaned
-
-
 def test_recipe_data_is_prepared_as_in_training(tmp_path):
     """Raw-pixel models calibrate on 0-255 images; text models on the saved vocabulary's ids."""
     from PIL import Image

@@ -69,9 +69,10 @@ def test_unknown_schedule_is_a_clear_error():
 def test_standard_callbacks_have_the_tutorial_settings(tmp_path):
     found = {type(c).__name__: c for c in cbs.standard(tmp_path, epochs=20, tensorboard=True)}
     assert set(found) == {
+        "ClampedProgbarLogger",
         "TerminateOnNaN",
         "EarlyStopping",
-        "ModelCheckpoint",
+        "GoodCheckpoint",
         "CSVLogger",
         "ReduceLROnPlateau",
         "TensorBoard",

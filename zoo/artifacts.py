@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +86,9 @@ def load_keras_file(path: Path, *, trusted: bool = False) -> Any:
             f"{path}: corrupt .keras file ({what}). Copy it again, or train again."
         )
     try:
-        return keras.saving.load_model(path, safe_mode=not trusted)
+        with warnings.catch_warnings():  # a model saved before its first fit step
+            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+            return keras.saving.load_model(path, safe_mode=not trusted)
     except ValueError as exc:
         if "safe_mode" in str(exc) or "Lambda" in str(exc):
             raise InvalidArgumentError(

@@ -28,15 +28,16 @@ def _is_number(value: Any) -> bool:
 def positive_float(name: str, value: Any, *, allow_zero: bool = False) -> float:
     """A finite number > 0 (>= 0 with ``allow_zero``): learning rates, clip norms."""
     low = ">= 0" if allow_zero else "> 0"
+    example = f"Example: {name}={'0.001' if 'lr' in name or 'rate' in name else '1.0'}."
     if not _is_number(value) or not math.isfinite(float(value)):
         raise InvalidArgumentError(
-            f"{name} must be a finite number {low}, got {value!r}. Example: {name}=0.001."
+            f"{name} must be a finite number {low}, got {value!r}. {example}"
         )
     if float(value) < 0 or (float(value) == 0 and not allow_zero):
-        raise InvalidArgumentError(
-            f"{name} must be {low}, got {value!r}: a negative or zero value does not train "
-            f"(a negative learning rate climbs the loss). Example: {name}=0.001."
+        why = (
+            " (a negative learning rate climbs the loss)" if "lr" in name or "rate" in name else ""
         )
+        raise InvalidArgumentError(f"{name} must be {low}, got {value!r}{why}. {example}")
     return float(value)
 
 
@@ -113,7 +114,7 @@ def finite_features(
     rows = np.flatnonzero(bad[:, col])
     shown = np.asarray(row_numbers)[rows] if row_numbers is not None else rows
     name = repr(columns[col]) if columns else f"{col} (0-based, of the flattened features)"
-    sample = values[rows[0], col]
+    sample = float(values[rows[0], col])
     what = "not finite" if not math.isfinite(sample) else "outside float32's range (±3.4e38)"
     raise DataFormatError(
         f"{source}: column {name} has {len(rows)} value(s) {what}, at row(s) "

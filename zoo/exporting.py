@@ -299,10 +299,26 @@ def _normalize_quantize(quantize: Any, formats: Sequence[str]) -> list[str | Non
 
 
 def _recipe_data(name: str, model: Any, report: dict, split: str, limit: int, dataset=None,
-                 source: Path | None = None):  # fmt: skip
+                 source: Path | None = None, required: bool = True):  # fmt: skip
     """The training / test split of the recipe the model was (or would be) trained on,
     prepared as in training: raw pixels for models that preprocess inside, token ids
-    (the vocabulary saved beside the model, or the model's own tokenizer) for text."""
+    (the vocabulary saved beside the model, or the model's own tokenizer) for text.
+
+    Unless the user named the dataset (``required``), data that does not fit the model
+    (a registered name on a model built with other shapes) or that is not on this machine
+    gives None, not an error: the caller falls back to the user's or random inputs.
+    """
+    from zoo.errors import DatasetUnavailableError, ShapeMismatchError
+
+    try:
+        return _prepared_split(name, model, report, split, limit, dataset, source)
+    except (ShapeMismatchError, DatasetUnavailableError):
+        if required:
+            raise
+        return None
+
+
+def _prepared_split(name, model, report, split, limit, dataset, source):
     import zoo
     from zoo.data.vocab import FILENAME, load_vectorizer
 
@@ -456,7 +472,8 @@ def _export_data(model, name, report, source, variants, representative, validati
             rep = _as_batch(model, representative, 500)
             sources["calibration_data"] = "representative_data (given)"
         else:
-            rep = _recipe_data(name, model, report, "train", 500, dataset, source)
+            rep = _recipe_data(name, model, report, "train", 500, dataset, source,
+                               required=dataset is not None)  # fmt: skip
             sources["calibration_data"] = f"{_recipe_dataset(name, report, dataset)}: train split"
         if rep is None:
             raise InvalidArgumentError(
@@ -469,7 +486,8 @@ def _export_data(model, name, report, source, variants, representative, validati
         val = _as_batch(model, representative, samples)
         sources["parity_data"] = "representative_data (given)"
     elif dataset is not None or any(q is not None for q in variants):
-        val = _recipe_data(name, model, report, "test", samples, dataset, source)
+        val = _recipe_data(name, model, report, "test", samples, dataset, source,
+                           required=dataset is not None)  # fmt: skip
         sources["parity_data"] = f"{_recipe_dataset(name, report, dataset)}: test split"
         if val is None:
             val, sources["parity_data"] = rep, sources["calibration_data"]
