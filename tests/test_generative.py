@@ -26,6 +26,24 @@ def test_frechet_distance_formula():
     assert frechet_distance(a, b) == pytest.approx(1.0, rel=1e-3)  # a mean shift of 1
 
 
+def test_frechet_distance_equals_scipy_sqrtm_without_its_warning():
+    """300 samples of 128 features: rank-deficient covariances, where sqrtm warns."""
+    import warnings
+
+    from scipy import linalg
+
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(300, 128)), rng.normal(size=(300, 128)) * 1.3 + 0.2
+    s_a, s_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        root = np.real(linalg.sqrtm(s_a @ s_b))
+    expected = np.sum((a.mean(0) - b.mean(0)) ** 2) + np.trace(s_a + s_b - 2 * root)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no LinAlgWarning, no other warning
+        assert frechet_distance(a, b) == pytest.approx(expected, rel=1e-9)
+
+
 def test_autoencoder_beats_pca_with_the_same_latent_size(mnist, tmp_path):
     _, train_x, test_x = mnist
     pca = PCA(32).fit(train_x.reshape(len(train_x), -1))

@@ -278,3 +278,35 @@ def test_recipe_states_optimizer_schedule_and_metric():
     assert (r.optimizer, r.schedule, r.metric) == ("adam", "constant", "val_accuracy")
     assert recipes.get("bert_classifier").learning_rate == 3e-5
     assert recipes.get("mlp_regressor").metric == "val_rmse"
+
+
+def test_no_good_epoch_means_no_checkpoint_and_says_so(tmp_path):
+    """Weights poisoned before the first epoch ends: no file is called the last good one."""
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+
+    class Poison(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            for w in self.model.weights:
+                w.assign(np.full(w.shape, np.nan, "float32"))
+
+    x = np.random.default_rng(0).normal(size=(64, 2)).astype("float32")
+    model.fit(x, x[:, :1], validation_data=(x, x[:, :1]), epochs=3, verbose=0,
+              callbacks=[Poison(), *cbs.standard(tmp_path, epochs=3, backup=False)])  # fmt: skip
+    assert not (tmp_path / "checkpoints" / "best.keras").exists()
+    with pytest.raises(TrainingDivergedError, match="No epoch finished cleanly"):
+        _check_finite(model, tmp_path)
+
+
+def test_checkpoint_skips_an_epoch_whose_weights_are_not_finite(tmp_path):
+    """A finite validation loss does not make NaN weights good (a NaN in an unused weight)."""
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    check = cbs.good_checkpoint(tmp_path / "best.keras", monitor="val_loss")
+    check.set_model(model)
+    model.layers[0].bias.assign(np.array([np.nan], "float32"))
+    check.on_epoch_end(0, {"val_loss": 0.5})
+    assert not (tmp_path / "best.keras").exists()
+    model.layers[0].bias.assign(np.array([0.0], "float32"))
+    check.on_epoch_end(1, {"val_loss": 0.4})
+    assert (tmp_path / "best.keras").exists() and not (tmp_path / ".staging").exists()
