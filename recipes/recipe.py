@@ -28,7 +28,8 @@ class Recipe:
     schedule: str = "constant"  # a recipes.schedules name
     augment: str | None = None  # a recipes.augment name, or None
     class_weight: str | None = None  # "balanced": inverse class frequency
-    precision: str = "float32"  # or mixed_bfloat16 / mixed_float16 (slow on CPU: FACTS.md)
+    # or mixed_bfloat16 / mixed_float16 (GPU only, slow on CPU: docs/PLATFORM_NOTES.md)
+    precision: str = "float32"
     fine_tune_layers: int = 0  # transfer: backbone layers unfrozen in phase 2 (0: no phase 2)
     fine_tune_epochs: int = 0
     fine_tune_lr: float | None = None  # default: a tenth of phase 1's

@@ -1,6 +1,6 @@
 """The benchmark harness: alternation, clean baselines, reports, and a smoke run.
 
-Speed itself is never asserted here (DESIGN.md: benchmarks, not timed tests);
+Speed itself is never asserted here (docs/ARCHITECTURE.md: benchmarks, not timed tests);
 these tests check that the numbers are gathered and reported honestly.
 """
 

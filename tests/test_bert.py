@@ -1,4 +1,6 @@
-"""bert_classifier from a Hugging Face-format checkpoint the test writes (FACTS.md)."""
+"""bert_classifier from a Hugging Face-format checkpoint the test writes.
+
+Why tests write one: docs/PLATFORM_NOTES.md."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Convert a SavedModel to TFLite in a child process (run as a script, not imported).
 
 The TFLite converter can crash the whole process (full-int8 calibration of a
-while-loop RNN segfaults, FACTS.md), so ``zoo.export`` never runs it in the
+while-loop RNN segfaults, docs/PLATFORM_NOTES.md), so ``zoo.export`` never runs it in the
 caller's process. This script reads a JSON job list, converts each job with
 builtin ops only, writes each file and prints ``DONE <path>`` after each one,
 so the parent knows which job was running when a crash happened.

@@ -337,9 +337,7 @@ def _trust_argument(s: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
-        prog="zoo", description="A Keras 3 model zoo: build, train, inspect."
-    )
+    p = _Parser(prog="zoo", description="A Keras 3 model zoo: build, train, inspect.")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("list", help="list registered models")

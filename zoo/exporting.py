@@ -178,7 +178,8 @@ def _keras_predict(model: Any, xs: list[np.ndarray]) -> np.ndarray:
 def _run_saved_model(path: Path, model: Any, xs: list[np.ndarray]) -> np.ndarray:
     import tensorflow as tf
 
-    obj = tf.saved_model.load(str(path))  # keep the reference while calling (FACTS.md)
+    # keep the reference while calling its functions (docs/PLATFORM_NOTES.md)
+    obj = tf.saved_model.load(str(path))
     fn = obj.signatures["serving_default"]
     kwargs = {t.name: tf.constant(a) for t, a in zip(model.inputs, xs)}
     try:
@@ -264,7 +265,8 @@ def parity(reference: np.ndarray, other: np.ndarray, labels: np.ndarray | None) 
 
 
 def _needs_static_batch(model: Any) -> bool:
-    """RNN loops lower to builtins only with a static batch (FACTS.md); unrolled ones need not."""
+    """RNN loops lower to builtins only with a static batch (docs/PLATFORM_NOTES.md);
+    unrolled ones need not."""
     import keras
 
     def layers(m: Any):

@@ -4,7 +4,7 @@ All train with ``model.fit(dataset)`` on image batches scaled to [0, 1] (the
 zoo's pipeline; labels are ignored) and round-trip through ``.keras``.
 Sampling is seeded and reproducible; random draws happen outside the
 exported graphs: decoders, generators and the denoiser take the noise (and
-the time step) as inputs (FACTS.md: random ops block TFLite builtins).
+the time step) as inputs (docs/PLATFORM_NOTES.md: random ops block TFLite builtins).
 
 Autoencoders and the VAE are backend-agnostic (``compute_loss``); the GANs
 and the diffusion model use a TensorFlow ``train_step`` (said on their cards).

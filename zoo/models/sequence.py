@@ -4,7 +4,7 @@ time-series classifiers and a forecaster, and a character-level LSTM language mo
 Text models take token ids (``int32``, ``(sequence_length,)``); recipes turn
 raw strings into ids with a ``TextVectorization`` adapted on the training
 split and saved beside the model. RNNs take ``unroll`` (unrolled loops export
-to TFLite with a dynamic batch and quantize to full int8; FACTS.md).
+to TFLite with a dynamic batch and quantize to full int8; docs/PLATFORM_NOTES.md).
 """
 
 from __future__ import annotations
