@@ -8,6 +8,7 @@ import struct
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -277,3 +278,33 @@ def test_dataset_preflight_needs_no_tensorflow(offline_home, monkeypatch):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env=env, timeout=120).stdout.split()  # fmt: skip
     assert out == ["DatasetUnavailableError", "False", "False"]
+
+
+def test_cifar10_offline_message_names_the_file_keras_reads(offline_home, monkeypatch):
+    """Following the offline message puts the archive exactly where keras.datasets.cifar10
+    (the real loader) looks for it. Keras then checks the archive's hash, so a test cannot
+    feed it a made-up archive: it records where keras would download instead."""
+    import re
+
+    from keras.src.utils import file_utils
+
+    from zoo.data.remote import SPECS, _keras_cached, _unavailable
+
+    message = str(_unavailable(SPECS["cifar10"]))
+    target = Path(re.search(r"under the name (\S+)\.$", message, flags=re.M).group(1))
+    target.parent.mkdir(parents=True)  # as a user saving a file there would
+    wanted = []
+
+    def fake_download(url, filename, *args):
+        wanted.append(Path(filename))
+        raise OSError("offline")
+
+    monkeypatch.setattr(file_utils, "urlretrieve", fake_download)
+    import keras
+
+    with pytest.raises(Exception, match="offline"):
+        keras.datasets.cifar10.load_data()
+    assert wanted == [target]
+    assert not _keras_cached(SPECS["cifar10"])
+    target.write_bytes(b"archive")
+    assert _keras_cached(SPECS["cifar10"])  # the zoo then hands over to keras' loader

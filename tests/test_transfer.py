@@ -71,10 +71,12 @@ def test_weights_file_and_preprocessing_inside(spec, tmp_path):
 def test_cache_file_table_matches_what_keras_asks_for(spec):
     import fnmatch
 
-    from zoo.backbones import WEIGHTS_FILES
+    from zoo.backbones import WEIGHTS_FILES, WEIGHTS_URLS
     from zoo.models.transfer import requested_weights_file
 
-    assert fnmatch.fnmatch(requested_weights_file(spec.entry), WEIGHTS_FILES[spec.entry])
+    name, url = requested_weights_file(spec.entry)
+    assert fnmatch.fnmatch(name, WEIGHTS_FILES[spec.entry])
+    assert fnmatch.fnmatch(url, WEIGHTS_URLS[spec.entry])  # the offline message's full URL
 
 
 def test_card_shows_backbone_facts():

@@ -28,6 +28,32 @@ WEIGHTS_FILES: dict[str, str] = {
 }
 
 
+_APPS = "https://storage.googleapis.com/tensorflow/keras-applications/"
+
+#: entry name -> the URL keras.applications downloads its WEIGHTS_FILES entry from
+WEIGHTS_URLS: dict[str, str] = {
+    "resnet50_transfer": _APPS + "resnet/" + WEIGHTS_FILES["resnet50_transfer"],
+    "resnet50_v2_transfer": _APPS + "resnet/" + WEIGHTS_FILES["resnet50_v2_transfer"],
+    "mobilenet_v2_transfer": _APPS + "mobilenet_v2/" + WEIGHTS_FILES["mobilenet_v2_transfer"],
+    "mobilenet_v3_small_transfer": _APPS
+    + "mobilenet_v3/"
+    + WEIGHTS_FILES["mobilenet_v3_small_transfer"],
+    "mobilenet_v3_large_transfer": _APPS
+    + "mobilenet_v3/"
+    + WEIGHTS_FILES["mobilenet_v3_large_transfer"],
+    "efficientnet_b0_transfer": "https://storage.googleapis.com/keras-applications/"
+    + WEIGHTS_FILES["efficientnet_b0_transfer"],
+    "efficientnet_v2_b0_transfer": _APPS
+    + "efficientnet_v2/"
+    + WEIGHTS_FILES["efficientnet_v2_b0_transfer"],
+    "densenet121_transfer": _APPS + "densenet/" + WEIGHTS_FILES["densenet121_transfer"],
+    "convnext_tiny_transfer": _APPS + "convnext/" + WEIGHTS_FILES["convnext_tiny_transfer"],
+    "xception_transfer": _APPS + "xception/" + WEIGHTS_FILES["xception_transfer"],
+    "inception_v3_transfer": _APPS + "inception_v3/" + WEIGHTS_FILES["inception_v3_transfer"],
+    "vgg16_transfer": _APPS + "vgg16/" + WEIGHTS_FILES["vgg16_transfer"],
+}
+
+
 def cache_folder() -> Path:
     """keras's weights cache: ``$KERAS_HOME/models`` (default ``~/.keras/models``)."""
     home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
@@ -52,8 +78,7 @@ def preflight(name: str, weights: object = "imagenet") -> None:
     shown = pattern.replace("*", "224")
     raise WeightsUnavailableError(
         f"{name}: ImageNet weights {shown!r} are not cached and the download host cannot be "
-        f"reached. Download the file keras.applications fetches "
-        f"(https://storage.googleapis.com/tensorflow/keras-applications/...) where you are "
-        f"online and put it in {folder}/, pass --set weights=path/to/file.h5 for a local "
-        "copy, or --set weights=null to start from random weights."
+        f"reached. Where you are online, download {WEIGHTS_URLS[name].replace('*', '224')} "
+        f"and put it in {folder}/; or pass --set weights=path/to/file.h5 for a local copy, "
+        "or --set weights=null to start from random weights."
     )

@@ -74,7 +74,8 @@ SPECS = {
         RemoteSpec(
             "cifar10", "classification", "image", (32, 32, 3), 10,
             "CIFAR-10, 50k + 10k 32x32 colour images in 10 classes.",
-            keras_files=("cifar-10-batches-py-target",),
+            # keras.datasets.cifar10 reads the .tar.gz under this name and extracts it itself
+            keras_files=("cifar-10-batches-py-target_archive",),
             keras_url="https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
         ),
         RemoteSpec(
@@ -141,7 +142,10 @@ def _unavailable(spec: RemoteSpec) -> DatasetUnavailableError:
     ]
     if spec.keras_files and spec.keras_url:
         where = ", ".join(str(keras_home() / "datasets" / f) for f in spec.keras_files)
-        lines.append(f"  - keras.datasets: download {spec.keras_url} and place it as {where}.")
+        lines.append(
+            f"  - keras.datasets: download {spec.keras_url} and save it, as downloaded, "
+            f"under the name {where}."
+        )
     if spec.name == "fashion_mnist":
         lines.append(
             "  - Debian: `apt-get install dataset-fashion-mnist`, then copy "

@@ -52,7 +52,7 @@ def _guarded_get_file(entry: str, check_only: bool = False, assume_online: bool 
                 "copy, or weights=None to start from random weights."
             )
         if check_only:
-            raise _Reachable(name)
+            raise _Reachable(name, origin)
         return real(fname, origin, **kw)
 
     with mock.patch.object(file_utils, "get_file", guarded):
@@ -85,13 +85,13 @@ def imagenet_weights(app: Callable[..., Any], weights: str | None, *, entry: str
     return model
 
 
-def requested_file(app: Callable[..., Any], *, entry: str, **options: Any) -> str:
-    """The ImageNet weights file name keras asks for when building ``app(**options)``."""
+def requested_download(app: Callable[..., Any], *, entry: str, **options: Any) -> tuple[str, str]:
+    """The ImageNet weights file name and URL keras asks for when building ``app(**options)``."""
     try:
         with _guarded_get_file(entry, check_only=True, assume_online=True):
             _build(app, entry, weights="imagenet", **options)
     except _Reachable as found:
-        return str(found.args[0])
+        return str(found.args[0]), str(found.args[1])
     raise AssertionError(f"{entry}: keras built without asking for a weights file")
 
 

@@ -17,7 +17,7 @@ import keras
 from zoo.errors import InvalidArgumentError
 from zoo.models._blocks import check_positive, check_range, classifier_head
 from zoo.models._layers import ImagePreprocess
-from zoo.models._weights import imagenet_weights, requested_file
+from zoo.models._weights import imagenet_weights, requested_download
 from zoo.registry import register_builder
 
 #: Name of the nested backbone model inside every transfer model (fine-tuning finds it).
@@ -145,12 +145,12 @@ def _make_builder(spec: Backbone):
     return builder
 
 
-def requested_weights_file(name: str) -> str:
-    """The no-top weights file keras.applications asks for to build entry ``name``."""
+def requested_weights_file(name: str) -> tuple[str, str]:
+    """The no-top weights file and its URL that keras.applications asks for to build ``name``."""
     spec = next(b for b in BACKBONES if b.entry == name)
     small = (spec.min_size, spec.min_size, 3)
-    return requested_file(getattr(keras.applications, spec.app), entry=name,
-                          **_app_options(spec, small))  # fmt: skip
+    return requested_download(getattr(keras.applications, spec.app), entry=name,
+                              **_app_options(spec, small))  # fmt: skip
 
 
 def _app_options(spec: Backbone, input_shape: tuple[int, ...]) -> dict[str, Any]:
