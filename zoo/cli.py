@@ -13,10 +13,14 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from recipes.augment import AUGMENTATIONS
+from recipes.recipe import PRECISIONS
+from recipes.schedules import SCHEDULES
 from zoo.distribute import KINDS
+from zoo.registry import QUANTIZATIONS
+from zoo.tuning import TUNERS
 
-SCHEDULES = ("constant", "step", "exponential", "cosine", "warmup_cosine")  # recipes.schedules
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+# the choices above come from the modules that define them (none imports TensorFlow)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -374,7 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--augment",
         default="default",
-        choices=("default", "none", "keras", "cifar"),
+        choices=("default", "none", *AUGMENTATIONS),
         help="augmentation pipeline (default: the recipe's)",
     )
     s.add_argument(
@@ -391,7 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("tune", help="search a model's hyperparameters with KerasTuner")
     _run_arguments(s, set_help="pin a keyword instead of searching it")
-    s.add_argument("--tuner", default="random", choices=("random", "hyperband", "bayesian", "grid"))
+    s.add_argument("--tuner", default="random", choices=TUNERS)
     s.add_argument("--max-trials", type=_int_at_least(1), default=10)
     s.add_argument("--objective", help="default: val_accuracy (classifiers), val_loss")
     s.add_argument("--dir", help="search folder (default: saved_models/NAME/tuning)")
@@ -424,7 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--quantize",
         action="append",
-        choices=("float32", "dynamic", "float16", "int8"),
+        choices=("float32", *QUANTIZATIONS),
         help="TFLite variant; repeat for several (default: float32)",
     )
     s.add_argument("--dataset", help="calibration and parity data (default: the model's recipe)")
