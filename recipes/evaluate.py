@@ -94,10 +94,13 @@ def evaluate(
     model: Any, dataset: Any, *, task: str, class_names: Sequence[str] | None = None
 ) -> dict[str, Any]:
     """The report for ``task`` (classification, binary, regression) on a batched dataset."""
+    from zoo.tasks import get_task
+
     y, p = predict_dataset(model, dataset)
-    if task in ("classification", "binary"):
+    report = get_task(task).report
+    if report == "classification":
         return classification_report(y, p, class_names)
-    if task == "language_model":
+    if report == "language_model":
         return language_model_report(y, p)
     return regression_report(y, p)
 
@@ -155,9 +158,10 @@ def evaluate_model(
     import json
 
     import zoo
-    from zoo.artifacts import load_trained, write_atomic
     from zoo.checks import int_in_range
     from zoo.errors import InvalidArgumentError
+    from zoo.loading import load_trained
+    from zoo.staging import write_atomic
 
     int_in_range("batch_size", batch_size, 1)
     model, report, path = load_trained(model_or_name, trusted=trusted)
@@ -209,8 +213,8 @@ def predict(
     Returns ``{"probabilities": array, "labels": [...] or None, "predicted": [...]}``.
     """
     from recipes.text import FILENAME, load_vectorizer
-    from zoo.artifacts import load_trained
     from zoo.errors import InvalidArgumentError
+    from zoo.loading import load_trained
 
     model, report, path = load_trained(model_or_name, trusted=trusted)
     x = inputs

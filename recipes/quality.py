@@ -75,7 +75,9 @@ def generative_report(model: Any, task: str, test: Any, dataset: str, n: int = 3
     """Fréchet distance of samples (GAN, VAE, diffusion) and reconstruction error (AEs)."""
     real = real_images(test, n)
     report: dict[str, Any] = {}
-    if task == "autoencoder":
+    from zoo.tasks import AUTOENCODE, get_task
+
+    if get_task(task).learns_from == AUTOENCODE:
         recon = np.asarray(model.predict(real, verbose=0))
         report["reconstruction_mse"] = float(np.mean((recon - real) ** 2))
     if hasattr(model, "sample"):

@@ -103,10 +103,7 @@ def get(name: str) -> Recipe:
     entry = zoo.get_entry(name)
     compile_cfg = entry.compile_config()
     optimizer = compile_cfg.get("optimizer", "adam")
-    metric = {"classification": "val_accuracy", "binary": "val_accuracy",
-              "regression": "val_rmse", "language_model": "val_perplexity",
-              "gan": "frechet_distance", "diffusion": "frechet_distance"}.get(
-        entry.task, "val_loss")  # fmt: skip
+    metric = entry.task_spec.recipe_metric
     base = Recipe(
         name=name,
         dataset=entry.dataset,

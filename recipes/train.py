@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import zoo
-from zoo.artifacts import jsonable, library_versions, write_atomic
 from zoo.errors import InvalidArgumentError, ZooError
-from zoo.staging import check_output_folder
+from zoo.reports import jsonable, library_versions
+from zoo.staging import check_output_folder, write_atomic
 
 
 class TrainingDivergedError(ZooError, RuntimeError):
@@ -46,6 +46,30 @@ class TrainResult:
     out_dir: Path
     files: dict[str, Path] = field(default_factory=dict)
     report: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Run:
+    """One training run, passed from phase to phase: what was asked, then what was made."""
+
+    entry: Any
+    recipe: Any
+    raw: Any
+    overrides: dict[str, Any]  # builder keywords
+    compile_kw: dict[str, Any]
+    out: Path
+    backup_dir: Path
+    chief: bool
+    strategy: Any = None
+    tensorboard: bool = False
+    seed: int = 0
+    verbose: int | str = "auto"
+    keywords: dict[str, Any] = field(default_factory=dict)  # builder keywords fitted to data
+    model: Any = None
+    splits: Any = None
+    vectorizer: Any = None  # a TextVectorization to save beside the model
+    phases: dict[str, Any] = field(default_factory=dict)
+    train_seconds: float = 0.0
 
 
 def train(
@@ -79,36 +103,12 @@ def train(
     ``float32``, ``mixed_bfloat16`` or ``mixed_float16``. ``fine_tune_layers``
     > 0 adds phase 2 for transfer models. ``task`` (``"classification"`` or
     ``"regression"``) says what a CSV's label column is when the data cannot tell.
+
+    The phases, in order: :func:`plan` (check everything, read the data),
+    :func:`build_model`, :func:`prepare_data`, :func:`fit`, :func:`evaluate_run` and
+    :func:`write_artifacts`.
     """
-    from zoo.backbones import preflight
-    from zoo.checks import check_numbers
-
-    check_numbers(
-        {
-            "epochs": epochs,
-            "batch_size": batch_size,
-            "learning_rate": learning_rate,
-            "fine_tune_epochs": fine_tune_epochs,
-            "fine_tune_layers": fine_tune_layers,
-            "fine_tune_lr": fine_tune_lr,
-            "seed": seed,
-            **(overrides or {}),
-        }
-    )
-    # before TensorFlow is imported: offline without cached weights fails in a second
-    preflight(name, (overrides or {}).get("weights", "imagenet"))
-    if dataset is not None:
-        from zoo.data.remote import preflight as dataset_preflight
-
-        dataset_preflight(dataset)
-    import keras
-
-    from recipes.recipe import get as get_recipe
-
-    if isinstance(strategy, str):  # first: multi-worker collectives must precede any TF op
-        strategy = zoo.distribute.strategy(strategy)
-    entry = zoo.get_entry(name)
-    changes: dict[str, Any] = {
+    changes = {
         "dataset": dataset,
         "epochs": epochs,
         "batch_size": batch_size,
@@ -122,17 +122,42 @@ def train(
     }
     if augment != "default":
         changes["augment"] = augment
+    run = plan(name, changes, dict(overrides or {}), out_dir=out_dir, resume=resume, seed=seed,
+               strategy=strategy, task=task)  # fmt: skip
+    run.tensorboard, run.verbose = tensorboard, verbose
+    with _precision(run.recipe.precision):
+        build_model(run)
+        prepare_data(run)
+        fit(run)
+        metrics, evaluation = evaluate_run(run)
+        return write_artifacts(run, metrics, evaluation)
+
+
+def plan(name: str, changes: dict[str, Any], overrides: dict[str, Any], *, out_dir, resume: bool,
+         seed: int, strategy: Any, task: str | None) -> Run:  # fmt: skip
+    """Check every argument, read and check the data, and only then prepare the out folder."""
+    from zoo.backbones import preflight
+    from zoo.checks import check_numbers
+
+    check_numbers({**changes, "seed": seed, **overrides})
+    # before TensorFlow is imported: offline without cached weights fails in a second
+    preflight(name, overrides.get("weights", "imagenet"))
+    if changes["dataset"] is not None:
+        from zoo.data.remote import preflight as dataset_preflight
+
+        dataset_preflight(changes["dataset"])
+    import keras
+
+    from recipes.recipe import get as get_recipe
+
+    if isinstance(strategy, str):  # first: multi-worker collectives must precede any TF op
+        strategy = zoo.distribute.strategy(strategy)
+    entry = zoo.get_entry(name)
     recipe = get_recipe(name).replace(**changes)
-    if recipe.class_weight is not None and entry.task not in ("classification", "binary"):
+    if recipe.class_weight is not None and not entry.task_spec.classifier:
         raise InvalidArgumentError("class_weight applies to classifiers only.")
     final = Path(out_dir) if out_dir is not None else Path("saved_models") / name
     check_output_folder(final, "--out")
-    # under multi-worker training only the chief writes the run's artifacts and backup;
-    # the other workers keep their own log and checkpoints apart and restore from the
-    # chief's backup (same weights everywhere, same epoch on resume)
-    chief = zoo.distribute.is_chief()
-    out = final if chief else final / "workers" / "{}-{}".format(*zoo.distribute.task())
-    overrides = dict(overrides or {})
     if recipe.learning_rate is not None:
         overrides.setdefault("learning_rate", recipe.learning_rate)
     compile_kw = {
@@ -140,167 +165,151 @@ def train(
     }
     zoo.registry.validate_overrides(entry, overrides)  # a misspelled keyword fails here
     keras.utils.set_random_seed(seed)
-
     raw = zoo.data.load_raw(recipe.dataset, seed=seed, **_data_options(entry, recipe, task))
+    # under multi-worker training only the chief writes the run's artifacts and backup;
+    # the other workers keep their own log and checkpoints apart and restore from the
+    # chief's backup (same weights everywhere, same epoch on resume)
+    chief = zoo.distribute.is_chief()
+    out = final if chief else final / "workers" / "{}-{}".format(*zoo.distribute.task())
     # only now, with the data read and checked, is the last run's state touched
     _prepare_out_dir(out, resume, backup=final / "backup", owner=chief)
-    with _precision(recipe.precision):
-        return _run(entry, recipe, raw, overrides, compile_kw, out, strategy, tensorboard,
-                    seed, verbose)  # fmt: skip
+    return Run(entry, recipe, raw, overrides, compile_kw, out, final / "backup", chief,
+               strategy=strategy, seed=seed)  # fmt: skip
 
 
-def _run(entry, recipe, raw, overrides, compile_kw, out, strategy, tensorboard, seed, verbose):
-
-    from recipes import callbacks as cbs
-    from recipes.augment import augmentation
+def build_model(run: Run) -> None:
+    """Builder keywords fitted to the data, the learning-rate schedule, the compiled model."""
     from recipes.schedules import make_schedule
-    from recipes.transfer import continue_fine_tuning
 
-    info = raw.info
-    chief = zoo.distribute.is_chief()
-    backup_dir = (out if chief else out.parent.parent) / "backup"
-    kw = zoo.data.model_keywords(entry, info, overrides)
-    steps = math.ceil(max(1, info.sizes.get("train", 1)) / recipe.batch_size)
+    entry, recipe, info = run.entry, run.recipe, run.raw.info
+    run.keywords = zoo.data.model_keywords(entry, info, run.overrides)
     if recipe.schedule != "constant":
-        base_lr = compile_kw.get("learning_rate") or entry.compile_config().get(
+        steps = math.ceil(max(1, info.sizes.get("train", 1)) / recipe.batch_size)
+        base_lr = run.compile_kw.get("learning_rate") or entry.compile_config().get(
             "learning_rate", 1e-3
         )
-        compile_kw["learning_rate"] = make_schedule(
+        run.compile_kw["learning_rate"] = make_schedule(
             recipe.schedule, float(base_lr), steps * recipe.epochs
         )
-    with strategy.scope() if strategy is not None else contextlib.nullcontext():
-        model = zoo.data.build_for_data(entry, info, kw, compile_kw)
-    # what the data must look like: GANs and diffusion train on their output images
-    input_shape = (
-        model.output_shape[1:] if entry.task in ("gan", "diffusion") else model.input_shape[1:]
-    )
+    scope = run.strategy.scope() if run.strategy is not None else contextlib.nullcontext()
+    with scope:
+        run.model = zoo.data.build_for_data(entry, info, run.keywords, run.compile_kw)
+
+
+def prepare_data(run: Run) -> None:
+    """Batched splits shaped like the model's input (or output, for GANs and diffusion):
+    augmentation, text vectorization, sharding across workers, autoencoder targets."""
+    from recipes.augment import augmentation
+
+    entry, recipe, info, model = run.entry, run.recipe, run.raw.info, run.model
+    task = entry.task_spec
+    input_shape = task.data_shape(model)  # GANs and diffusion: the images they make
     augmenter = None
     if recipe.augment is not None and info.modality == "image":
         value_range = (0.0, 255.0) if entry.raw_pixels else (0.0, 1.0)
-        augmenter = augmentation(recipe.augment, input_shape, value_range=value_range, seed=seed)
+        augmenter = augmentation(recipe.augment, input_shape, value_range=value_range,
+                                 seed=run.seed)  # fmt: skip
     vectorizer = getattr(model, "tokenize", None)  # models that carry their own tokenizer
-    if vectorizer is None and info.modality == "text" and entry.task != "language_model":
+    if vectorizer is None and info.modality == "text" and not task.text_only:
         from recipes.text import adapt_vectorizer
 
-        vectorizer = adapt_vectorizer(
-            raw.train, vocab_size=kw.get("vocab_size", 20000), sequence_length=input_shape[0]
-        )
+        vectorizer = adapt_vectorizer(run.raw.train, vocab_size=run.keywords.get(
+            "vocab_size", 20000), sequence_length=input_shape[0])  # fmt: skip
+        run.vectorizer = vectorizer
     splits = zoo.data.pipeline(
-        raw,
+        run.raw,
         batch_size=recipe.batch_size,  # the global batch: strategies split it across replicas
         input_shape=input_shape,
         rescale=not entry.raw_pixels,
         augment=augmenter,
         vectorize=vectorizer,
-        seed=seed,
+        seed=run.seed,
     )
-    if strategy is not None:
-        splits.train, splits.val, splits.test = (
-            zoo.distribute.shard_for(strategy, d) for d in (splits.train, splits.val, splits.test)
-        )
-    weights = _class_weights(raw.train, info) if recipe.class_weight else None
-    generative = entry.task in ("autoencoder", "gan", "diffusion")
-    if entry.task == "autoencoder":  # the target is the input
-        splits.train, splits.val, splits.test = (
-            d.map(lambda x, y: (x, x)) for d in (splits.train, splits.val, splits.test)
-        )
-    extra_callbacks = []
-    if generative:
+    parts = (splits.train, splits.val, splits.test)
+    if run.strategy is not None:
+        parts = tuple(zoo.distribute.shard_for(run.strategy, d) for d in parts)
+    parts = tuple(task.training_pairs(d) for d in parts)  # autoencoders: (x, x)
+    splits.train, splits.val, splits.test = parts
+    run.splits = splits
+
+
+def fit(run: Run) -> None:
+    """Phase 1 with the standard callbacks, then the optional fine-tuning phase."""
+    from recipes import callbacks as cbs
+    from recipes.transfer import continue_fine_tuning
+
+    entry, recipe, splits, model = run.entry, run.recipe, run.splits, run.model
+    task = entry.task_spec
+    extra = []
+    if task.report == "generative":
         from recipes.quality import real_images
 
-        extra_callbacks.append(cbs.sample_grid(out, images=real_images(splits.val, 8)))
-    monitor = None if entry.task in ("gan", "diffusion") else "val_loss"
-
+        extra.append(cbs.sample_grid(run.out, images=real_images(splits.val, 8)))
+    monitor = task.monitor
+    weights = _class_weights(run.raw.train, run.raw.info) if recipe.class_weight else None
+    common = {"tensorboard": run.tensorboard, "backup_dir": run.backup_dir,
+              "backup_read_only": not run.chief}  # fmt: skip
     start = time.perf_counter()
+    callbacks = cbs.standard(run.out, epochs=recipe.epochs, monitor=monitor,
+                             reduce_lr=recipe.schedule == "constant", **common)  # fmt: skip
     model.fit(
         splits.train,
         validation_data=splits.val,
         epochs=recipe.epochs,
-        callbacks=cbs.standard(
-            out,
-            epochs=recipe.epochs,
-            monitor=monitor,
-            reduce_lr=recipe.schedule == "constant",
-            tensorboard=tensorboard,
-            backup_dir=backup_dir,
-            backup_read_only=not chief,
-        )
-        + extra_callbacks,
+        callbacks=callbacks + extra,
         class_weight=weights,
         shuffle=False,  # the tf.data pipeline already reshuffles every epoch
-        verbose=verbose,
+        verbose=run.verbose,
     )
-    _check_finite(model, out)
-    phases: dict[str, Any] = {"phase1_epochs": recipe.epochs}
+    _check_finite(model, run.out)
+    run.phases = {"phase1_epochs": recipe.epochs}
     if recipe.fine_tune_layers:
         tuned = continue_fine_tuning(
-            model,
-            splits.train,
-            splits.val,
-            initial_epoch=recipe.epochs,
-            fine_tune_epochs=recipe.fine_tune_epochs,
-            fine_tune_layers=recipe.fine_tune_layers,
-            fine_tune_lr=recipe.fine_tune_lr,
-            callbacks=cbs.standard(
-                out,
-                epochs=recipe.fine_tune_epochs,
-                tensorboard=tensorboard,
-                phase="phase2",
-                backup_dir=backup_dir,
-                backup_read_only=not chief,
-            ),
-            verbose=verbose,
-        )
-        _check_finite(model, out)
-        phases.update(fine_tune_lr=tuned.fine_tune_lr, unfrozen_layers=len(tuned.unfrozen))
-    train_seconds = time.perf_counter() - start
-    history = _read_log(out / "training_log.csv")
+            model, splits.train, splits.val, initial_epoch=recipe.epochs,
+            fine_tune_epochs=recipe.fine_tune_epochs, fine_tune_layers=recipe.fine_tune_layers,
+            fine_tune_lr=recipe.fine_tune_lr, verbose=run.verbose,
+            callbacks=cbs.standard(run.out, epochs=recipe.fine_tune_epochs, phase="phase2",
+                                   **common),
+        )  # fmt: skip
+        _check_finite(model, run.out)
+        run.phases.update(fine_tune_lr=tuned.fine_tune_lr, unfrozen_layers=len(tuned.unfrozen))
+    run.train_seconds = time.perf_counter() - start
 
-    test = model.evaluate(splits.test, verbose=0, return_dict=True)
-    metrics = {f"test_{k}": float(v) for k, v in test.items()}
-    from recipes.evaluate import evaluate, plot_confusion_matrix
 
-    if entry.task == "language_model" and hasattr(model, "generate"):
-        evaluation = evaluate(model, splits.test, task=entry.task)
-        evaluation.update(_generation_bleu(model, raw.test))
-    elif generative:
+def evaluate_run(run: Run) -> tuple[dict[str, float], dict[str, Any]]:
+    """Keras' test metrics and the task's evaluation report on the held-out split."""
+    from recipes.evaluate import evaluate
+
+    entry, model, test = run.entry, run.model, run.splits.test
+    scores = model.evaluate(test, verbose=0, return_dict=True)
+    metrics = {f"test_{k}": float(v) for k, v in scores.items()}
+    report = entry.task_spec.report
+    if report == "generative":
         from recipes.quality import generative_report
 
-        evaluation = generative_report(model, entry.task, splits.test, recipe.dataset)
-    else:
-        evaluation = evaluate(model, splits.test, task=entry.task, class_names=info.class_names)
-    epochs = recipe.epochs + (recipe.fine_tune_epochs if recipe.fine_tune_layers else 0)
-    files = {
-        "model": out / "model.keras",
-        "history": out / "history.json",
-        "plot": out / "history.png",
-        "metrics": out / "metrics.json",
-        "log": out / "training_log.csv",
-    }
-    report = {
-        "model": entry.name,
-        "dataset": info.to_dict(),
-        "recipe": dataclasses.asdict(recipe),
-        "epochs_planned": epochs,
-        "epochs_run": len(history.get("loss", [])),
-        "phases": phases,
-        "batch_size": recipe.batch_size,
-        "seed": seed,
-        "builder_keywords": jsonable(kw),
-        "train_seconds": round(train_seconds, 3),
-        "metrics": metrics,
-        "evaluation": evaluation,
-        "versions": library_versions(),
-    }
-    if not chief:
+        return metrics, generative_report(model, entry.task, test, run.recipe.dataset)
+    evaluation = evaluate(model, test, task=entry.task, class_names=run.raw.info.class_names)
+    if report == "language_model" and hasattr(model, "generate"):
+        evaluation.update(_generation_bleu(model, run.raw.test))
+    return metrics, evaluation
+
+
+def write_artifacts(run: Run, metrics: dict[str, float], evaluation: dict) -> TrainResult:
+    """The report, and (chief only) the model, history, plots and vocabulary, each atomic."""
+    out, model, entry, recipe = run.out, run.model, run.entry, run.recipe
+    history = _read_log(out / "training_log.csv")
+    files = {name: out / f for name, f in ARTIFACTS.items()}
+    report = _report(run, history, metrics, evaluation)
+    if not run.chief:
         return TrainResult(model, history, metrics, out, {"log": files["log"]}, report)
-    if vectorizer is not None and not hasattr(model, "tokenize"):
+    if run.vectorizer is not None:
         from recipes.text import FILENAME, save_vectorizer
 
         files["vocabulary"] = out / FILENAME
-        save_vectorizer(vectorizer, files["vocabulary"])
+        save_vectorizer(run.vectorizer, files["vocabulary"])
     write_atomic(files["model"], lambda p: model.save(p))
     write_atomic(files["history"], lambda p: p.write_text(json.dumps(history, indent=2)))
+    from recipes.evaluate import plot_confusion_matrix
     from recipes.plots import plot_history
 
     title = f"{entry.name} on {recipe.dataset}"
@@ -309,8 +318,38 @@ def _run(entry, recipe, raw, overrides, compile_kw, out, strategy, tensorboard, 
         files["confusion"] = out / "confusion_matrix.png"
         write_atomic(files["confusion"], lambda p: plot_confusion_matrix(evaluation, p, title))
     write_atomic(files["metrics"], lambda p: p.write_text(json.dumps(report, indent=2)))
-    shutil.rmtree(backup_dir, ignore_errors=True)  # the run is complete: nothing to resume
+    shutil.rmtree(run.backup_dir, ignore_errors=True)  # the run is complete: nothing to resume
     return TrainResult(model, history, metrics, out, files, report)
+
+
+#: What every finished run writes (besides plots and vocabularies some tasks add).
+ARTIFACTS = {
+    "model": "model.keras",
+    "history": "history.json",
+    "plot": "history.png",
+    "metrics": "metrics.json",
+    "log": "training_log.csv",
+}
+
+
+def _report(run: Run, history: dict, metrics: dict, evaluation: dict) -> dict[str, Any]:
+    recipe = run.recipe
+    epochs = recipe.epochs + (recipe.fine_tune_epochs if recipe.fine_tune_layers else 0)
+    return {
+        "model": run.entry.name,
+        "dataset": run.raw.info.to_dict(),
+        "recipe": dataclasses.asdict(recipe),
+        "epochs_planned": epochs,
+        "epochs_run": len(history.get("loss", [])),
+        "phases": run.phases,
+        "batch_size": recipe.batch_size,
+        "seed": run.seed,
+        "builder_keywords": jsonable(run.keywords),
+        "train_seconds": round(run.train_seconds, 3),
+        "metrics": metrics,
+        "evaluation": evaluation,
+        "versions": library_versions(),
+    }
 
 
 def _data_options(entry: Any, recipe: Any, task: str | None) -> dict[str, Any]:
@@ -321,7 +360,7 @@ def _data_options(entry: Any, recipe: Any, task: str | None) -> dict[str, Any]:
             f"task={task!r} applies to a CSV file; dataset {recipe.dataset!r} already says "
             "what it holds. Drop --task."
         )
-    if task is None and entry.task == "regression":
+    if task is None and entry.task_spec.data_tasks == ("regression",):
         task = "regression"  # a regression model reads whole-number labels as quantities
     return {"task": task} if csv_file and task else {}
 

@@ -69,14 +69,11 @@ def unfreeze_top(model: Any, layers: int) -> list[str]:
 
 def current_learning_rate(model: Any) -> float | None:
     """The optimizer's learning rate as a float, or None when it follows a schedule."""
-    import keras
-
     opt = model.optimizer
-    if opt is None or isinstance(
-        opt._learning_rate, keras.optimizers.schedules.LearningRateSchedule
-    ):
+    if opt is None:
         return None
-    return float(keras.ops.convert_to_numpy(opt.learning_rate))
+    rate = opt.get_config()["learning_rate"]  # a schedule serializes to a dict
+    return None if isinstance(rate, dict) else float(rate)
 
 
 def recompile(model: Any, learning_rate: float) -> None:

@@ -58,24 +58,9 @@ def sample_inputs(model, n: int = 4, seed: int = 0):
 
 
 def training_batch(entry, model, n: int = 4, seed: int = 0):
-    """``(x, y)`` that ``train_on_batch`` takes: generative models train on images."""
-    rng = np.random.default_rng(seed)
-    if entry.task == "autoencoder":
-        x = rng.random((n, *model.input_shape[1:]), dtype="float32")
-        return x, x
-    if entry.task in ("gan", "diffusion"):
-        out = model.output_shape
-        return rng.random((n, *out[1:]), dtype="float32"), None
-    return sample_inputs(model, n, seed), sample_targets(entry, model, n, seed)
+    """``(x, y)`` that ``train_on_batch`` takes, as the entry's task defines it."""
+    return entry.task_spec.example_batch(model, sample_inputs(model, n, seed), n, seed)
 
 
 def sample_targets(entry: zoo.registry.Entry, model, n: int = 4, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    out = model.outputs[0].shape
-    if entry.task == "classification":
-        return rng.integers(0, out[-1], size=(n,)).astype("int32")
-    if entry.task == "language_model":
-        return rng.integers(0, out[-1], size=(n, *out[1:-1])).astype("int32")
-    if entry.task == "binary":
-        return rng.integers(0, 2, size=(n, 1)).astype("float32")
-    return rng.normal(size=(n, *out[1:])).astype("float32")
+    return entry.task_spec.example_targets(model, n, np.random.default_rng(seed))

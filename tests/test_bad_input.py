@@ -340,14 +340,14 @@ def test_missing_path_is_named(tmp_path):
 
 
 def test_truncated_keras_file_is_reported_as_corrupt(truncated_model):
-    from zoo.artifacts import load_trained
+    from zoo.loading import load_trained
 
     with expect(zoo.DataFormatError, "truncated.keras", "corrupt or truncated"):
         load_trained(truncated_model)
 
 
 def test_text_file_named_keras_is_reported_as_corrupt(tmp_path):
-    from zoo.artifacts import load_trained
+    from zoo.loading import load_trained
 
     path = tmp_path / "fake.keras"
     path.write_text("hello")
@@ -356,7 +356,7 @@ def test_text_file_named_keras_is_reported_as_corrupt(tmp_path):
 
 
 def test_damaged_zip_member_is_named(small_model_file, tmp_path):
-    from zoo.artifacts import load_trained
+    from zoo.loading import load_trained
 
     path = tmp_path / "damaged.keras"
     with zipfile.ZipFile(small_model_file) as src, zipfile.ZipFile(path, "w") as dst:
@@ -368,7 +368,7 @@ def test_damaged_zip_member_is_named(small_model_file, tmp_path):
 
 
 def test_lambda_layer_needs_an_explicit_opt_in(lambda_model):
-    from zoo.artifacts import load_trained
+    from zoo.loading import load_trained
 
     with expect(zoo.InvalidArgumentError, "lambda.keras", "Lambda", "trusted=True", "--trust-code"):
         load_trained(lambda_model)
@@ -377,7 +377,7 @@ def test_lambda_layer_needs_an_explicit_opt_in(lambda_model):
 
 
 def test_missing_model_file_and_untrained_name(tmp_path, monkeypatch):
-    from zoo.artifacts import load_trained
+    from zoo.loading import load_trained
 
     with expect(zoo.InvalidArgumentError, "No model file", "gone.keras"):
         load_trained(tmp_path / "gone.keras")
@@ -387,7 +387,7 @@ def test_missing_model_file_and_untrained_name(tmp_path, monkeypatch):
 
 
 def test_report_beside_the_model_that_is_not_json(small_model_file):
-    from zoo.artifacts import load_trained
+    from zoo.loading import load_trained
 
     small_model_file.with_name("metrics.json").write_text("{not json")
     with expect(zoo.DataFormatError, "metrics.json", "not valid JSON", "Delete it"):
@@ -521,3 +521,23 @@ def test_cli_bad_csv_names_row_and_column(capsys, tmp_path, run_dir):
     code, err = _cli(capsys, "train", "mnist_mlp", "--dataset", path, "--out", str(run_dir))
     assert code == 2 and "row 32" in err and "'x'" in err
     assert _snapshot(run_dir) == before
+
+
+def test_tune_dir_that_is_a_file(tmp_path):
+    (tmp_path / "search").write_text("x")
+    with expect(zoo.InvalidArgumentError, "--dir", "search", "is a file"):
+        zoo.tune("mnist_mlp", directory=tmp_path / "search", max_trials=1)
+
+
+def test_unwritable_output_folder_is_named(tmp_path, monkeypatch):
+    """(Tests run as root, who may write anywhere: the permission answer is simulated.)"""
+    import os
+
+    from zoo.staging import check_output_folder
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: Path(p) != locked and real_access(p, mode))
+    with expect(zoo.InvalidArgumentError, "--out", "no permission to write", "locked"):
+        check_output_folder(locked / "run", "--out")

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import keras
 import numpy as np
 
@@ -43,3 +45,35 @@ def test_progress_bar_never_counts_past_the_epoch(capsys):
     _fit([Spy()])
     assert shown and max(shown) == 125
     assert "128/125" not in capsys.readouterr().out
+
+
+def test_keras_caches_downloads_under_keras_cache_home(tmp_path):
+    """get_file (here on a file:// URL, no network) writes where the zoo looks for caches."""
+    source = tmp_path / "payload.bin"
+    source.write_bytes(b"cached")
+    path = keras.utils.get_file("zoo-compat-probe.bin", origin=source.as_uri())
+    try:
+        assert compat.keras_cache_home() / "datasets" / "zoo-compat-probe.bin" == Path(path)
+    finally:
+        Path(path).unlink(missing_ok=True)
+
+
+def test_keras_applications_fetch_weights_through_the_replaced_get_file():
+    class Asked(Exception):
+        pass
+
+    def replacement(fname=None, origin=None, **kw):
+        raise Asked(fname, origin)
+
+    with compat.replaced_get_file(replacement):
+        try:
+            keras.applications.MobileNetV2(
+                weights="imagenet", include_top=False, input_shape=(32, 32, 3)
+            )
+        except Asked as asked:
+            assert "mobilenet_v2" in asked.args[0]
+        else:
+            raise AssertionError(
+                "keras.applications no longer calls keras.src.utils.file_utils.get_file: "
+                "update zoo.compat.replaced_get_file"
+            )

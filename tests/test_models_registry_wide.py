@@ -85,7 +85,7 @@ def test_card_is_complete(name):
     ):
         assert key in card, key
     assert card["summary"] and card["section"]
-    assert card["task"] in zoo.registry.TASK_DEFAULTS
+    assert card["task"] in zoo.tasks.task_names()
     assert set(card["exports"]) <= set(EXPORT_FORMATS)
     assert card["recipe"]["dataset"] in zoo.data.list_datasets()
     assert card["recipe"]["epochs"] >= 1 and card["recipe"]["batch_size"] >= 1

@@ -10,7 +10,7 @@ from zoo.runtime import configure as _configure
 
 _configure()  # before anything imports TensorFlow: oneDNN kernels, a quiet log
 
-from zoo import data, distribute  # noqa: E402
+from zoo import data, distribute, tasks  # noqa: E402
 from zoo.errors import (  # noqa: E402
     DataFormatError,
     DatasetUnavailableError,
@@ -55,5 +55,6 @@ __all__ = [
     "info",
     "list_models",
     "register",
+    "tasks",
     "tune",
 ]

@@ -201,7 +201,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     import zoo
-    from zoo.artifacts import jsonable
+    from zoo.reports import jsonable
 
     directory = Path(args.dir) if args.dir else zoo.tuning.default_directory(args.name)
     best = zoo.tune(
@@ -231,7 +231,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     import zoo
-    from zoo.artifacts import trained_model_path
+    from zoo.loading import trained_model_path
 
     source = trained_model_path(args.model)
     quantize = [None if q == "float32" else q for q in (args.quantize or ["float32"])]
@@ -341,20 +341,31 @@ def _trust_argument(s: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``zoo`` parser: one small function adds each command's arguments."""
     p = _Parser(prog="zoo", description="A Keras 3 model zoo: build, train, inspect.")
     sub = p.add_subparsers(dest="command", required=True)
+    for add in (_add_list, _add_info, _add_train, _add_tune, _add_evaluate, _add_predict,
+                _add_export, _add_datasets, _add_doctor):  # fmt: skip
+        add(sub)
+    return p
 
+
+def _add_list(sub: Any) -> None:
     s = sub.add_parser("list", help="list registered models")
     s.add_argument("pattern", nargs="?", default="*", help="shell-style pattern, e.g. '*cnn*'")
     s.add_argument("--task", help="classification, binary, regression, ...")
     s.add_argument("--tag")
     s.set_defaults(func=cmd_list)
 
+
+def _add_info(sub: Any) -> None:
     s = sub.add_parser("info", help="show a model's card")
     s.add_argument("name")
     s.add_argument("--json", action="store_true", help="print the card as JSON")
     s.set_defaults(func=cmd_info)
 
+
+def _add_train(sub: Any) -> None:
     s = sub.add_parser("train", help="train a model with its default recipe")
     _run_arguments(s, set_help="builder or compile keyword, e.g. --set units=[256,128]")
     s.add_argument("--lr", type=_rate_type(), help="learning rate (> 0)")
@@ -393,6 +404,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--strategy", choices=KINDS, help="tf.distribute strategy (default: none)")
     s.set_defaults(func=cmd_train)
 
+
+def _add_tune(sub: Any) -> None:
     s = sub.add_parser("tune", help="search a model's hyperparameters with KerasTuner")
     _run_arguments(s, set_help="pin a keyword instead of searching it")
     s.add_argument("--tuner", default="random", choices=TUNERS)
@@ -402,6 +415,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--overwrite", action="store_true", help="start over instead of resuming")
     s.set_defaults(func=cmd_tune)
 
+
+def _add_evaluate(sub: Any) -> None:
     s = sub.add_parser("evaluate", help="evaluation report of a trained model on a dataset")
     s.add_argument("model", help="a registered name (saved_models/NAME/model.keras) or a .keras")
     s.add_argument("--dataset", help="dataset name or path (default: the one it trained on)")
@@ -409,12 +424,16 @@ def build_parser() -> argparse.ArgumentParser:
     _trust_argument(s)
     s.set_defaults(func=cmd_evaluate)
 
+
+def _add_predict(sub: Any) -> None:
     s = sub.add_parser("predict", help="classify raw text with a trained text model")
     s.add_argument("model", help="a registered name (saved_models/NAME/model.keras) or a .keras")
     s.add_argument("--text", action="append", required=True, help="a text; repeat for more")
     _trust_argument(s)
     s.set_defaults(func=cmd_predict)
 
+
+def _add_export(sub: Any) -> None:
     s = sub.add_parser("export", help="export a trained model: SavedModel, TFLite, ONNX")
     s.add_argument(
         "model", help="a registered name (exports saved_models/NAME/model.keras) or a .keras file"
@@ -437,12 +456,15 @@ def build_parser() -> argparse.ArgumentParser:
     _trust_argument(s)
     s.set_defaults(func=cmd_export)
 
+
+def _add_datasets(sub: Any) -> None:
     s = sub.add_parser("datasets", help="list registered datasets")
     s.set_defaults(func=cmd_datasets)
 
+
+def _add_doctor(sub: Any) -> None:
     s = sub.add_parser("doctor", help="versions, backend and visible devices")
     s.set_defaults(func=cmd_doctor)
-    return p
 
 
 #: Commands that answer from the registry alone, without TensorFlow.

@@ -19,6 +19,9 @@ day it does not.
 
 from __future__ import annotations
 
+import contextlib
+import os
+from pathlib import Path
 from typing import Any
 
 _PATCHED = False
@@ -106,3 +109,29 @@ def progress_bar() -> Any:
             f"in keras {keras.__version__}; update the patch in zoo/compat.py."
         )
     return ClampedProgbarLogger()
+
+
+# --------------------------------------------------------------------------- keras' file cache
+# keras.utils.get_file caches under ``keras.src.backend.config.keras_home()`` (KERAS_HOME,
+# read once at import); keras.applications call ``keras.src.utils.file_utils.get_file``.
+# Neither is public. ``tests/test_compat.py`` checks both.
+
+
+def keras_cache_home() -> Path:
+    """The folder keras caches downloads under (``$KERAS_HOME`` as keras read it)."""
+    from keras.src.backend import config
+
+    return Path(os.path.expanduser(config.keras_home()))
+
+
+@contextlib.contextmanager
+def replaced_get_file(replacement: Any):
+    """Route keras.applications' weight downloads through ``replacement`` (same signature
+    as ``keras.utils.get_file``); yields the real ``get_file`` for it to call."""
+    from unittest import mock
+
+    from keras.src.utils import file_utils
+
+    real = file_utils.get_file
+    with mock.patch.object(file_utils, "get_file", replacement):
+        yield real

@@ -31,11 +31,11 @@ from typing import Any
 
 import numpy as np
 
-from zoo.artifacts import library_versions, write_atomic
 from zoo.errors import InvalidArgumentError, ZooError
 from zoo.registry import EXPORT_FORMATS as FORMATS
 from zoo.registry import QUANTIZATIONS
-from zoo.staging import apply_umask, check_output_folder, temp_dir
+from zoo.reports import library_versions
+from zoo.staging import apply_umask, check_output_folder, temp_dir, write_atomic
 
 DEFAULT_TOLERANCE = 1e-5
 
@@ -78,7 +78,7 @@ def _load_model(
                 f"Cannot export {str(path)!r}: give a keras.Model, a .keras file, or the name "
                 "of a model trained with zoo train."
             )
-    from zoo.artifacts import load_trained
+    from zoo.loading import load_trained
 
     return load_trained(
         model_or_path, trusted=trusted
@@ -406,15 +406,7 @@ def export(
     if out_dir is not None:
         check_output_folder(Path(out_dir), "out_dir")
     model, report, source = _load_model(model_or_path, trusted)
-    formats = list(dict.fromkeys(formats))
-    unknown = set(formats) - set(FORMATS)
-    if unknown or not formats:
-        raise InvalidArgumentError(
-            f"Unknown export format(s) {sorted(unknown)}; choose from {list(FORMATS)}."
-        )
-    variants = _normalize_quantize(quantize, formats)
-    if "tflite" not in formats:
-        variants = []
+    formats, variants = _check_formats(formats, quantize)
     name = name or report.get("model") or model.name
     entry = _entry_or_none(name)
     if tolerance is None:
@@ -426,7 +418,6 @@ def export(
         preprocessing = (
             entry.preprocessing if entry else None
         ) or "not recorded: feed what the Keras model was trained on"
-
     rep, val, data_sources = _export_data(
         model, name, report, source, variants, representative_data, validation_data, dataset,
         samples,
@@ -434,19 +425,39 @@ def export(
     xs, ys = _cast_inputs(model, val[0]), val[1]
     reference = _keras_predict(model, xs)
 
-    created = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
-    staging = temp_dir(out, "export")
-    try:
+    def produce(staging: Path) -> tuple[dict[str, Path], dict]:
         artifacts, figures = _produce(
             model, name, staging, formats, variants, rep, int8_io, xs, ys, reference, tolerance
         )
         manifest = _manifest(
             model, name, artifacts, figures, variants, labels, preprocessing, tolerance, int8_io
         )
+        return artifacts, {**manifest, **data_sources}
+
+    return _staged_export(out, name, produce)
+
+
+def _check_formats(formats: Sequence[str], quantize: Any) -> tuple[list[str], list]:
+    formats = list(dict.fromkeys(formats))
+    unknown = set(formats) - set(FORMATS)
+    if unknown or not formats:
+        raise InvalidArgumentError(
+            f"Unknown export format(s) {sorted(unknown)}; choose from {list(FORMATS)}."
+        )
+    variants = _normalize_quantize(quantize, formats)
+    return formats, variants if "tflite" in formats else []
+
+
+def _staged_export(out: Path, name: str, produce) -> ExportReport:
+    """Run ``produce(staging)``, then move its checked artifacts into ``out`` and write
+    ``export.json``; on any failure or interruption nothing is left under a final name."""
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    staging = temp_dir(out, "export")
+    try:
+        artifacts, manifest = produce(staging)
         version, files = _commit(out, staging, name, artifacts)
         manifest["version"] = version
-        manifest.update(data_sources)
         for key, path in files.items():
             manifest["artifacts"][key]["path"] = os.path.relpath(path, out)
         write_atomic(out / "export.json", lambda p: p.write_text(json.dumps(manifest, indent=2)))
@@ -538,7 +549,6 @@ def _run(runner, path: Path, model: Any, xs: list[np.ndarray]) -> np.ndarray:
 
 def _produce(model, name, staging, formats, variants, rep, int8_io, xs, ys, reference, tol):
     """Write every artifact into ``staging`` and measure it; raise on a parity failure."""
-    import keras
 
     artifacts: dict[str, Path] = {}
     figures: dict[str, dict] = {}
@@ -548,43 +558,11 @@ def _produce(model, name, staging, formats, variants, rep, int8_io, xs, ys, refe
         artifacts["saved_model"] = path
         figures["saved_model"] = parity(reference, _run(_run_saved_model, path, model, xs), ys)
     if variants:
-        static = _needs_static_batch(model)
-        src = artifacts.get("saved_model")  # the serving SavedModel converts as it is ...
-        if static or src is None:  # ... unless the RNN loops need a static batch
-            src = staging / "tflite_source"
-            signature = None
-            if static:
-                signature = [
-                    keras.InputSpec(shape=(1, *t.shape[1:]), dtype=str(t.dtype))
-                    for t in model.inputs
-                ]
-            model.export(
-                str(src), format="tf_saved_model", verbose=False, input_signature=signature
-            )
-        jobs = []
-        rep_file = None
-        if rep is not None:
-            rep_file = staging / "representative.npz"
-            rep_x = _cast_inputs(model, rep[0])
-            np.savez(rep_file, **{f"x{i:02d}": a for i, a in enumerate(rep_x)})
-        for q in variants:
-            key = "tflite" if q is None else f"tflite_{q}"
-            fname = f"{name}.tflite" if q is None else f"{name}_{q}.tflite"
-            jobs.append(
-                {
-                    "quantize": q,
-                    "out": str(staging / fname),
-                    "rep": str(rep_file) if rep_file else None,
-                    "int8_io": bool(int8_io and q == "int8"),
-                    "key": key,
-                }
-            )
-        _convert_tflite(src, jobs, staging)
-        for job in jobs:
-            path = Path(job["out"])
-            artifacts[job["key"]] = path
-            figures[job["key"]] = parity(reference, _run(_run_tflite, path, model, xs), ys)
-            figures[job["key"]]["batch"] = 1 if static else "dynamic"
+        tflite = _tflite_artifacts(model, name, staging, variants, rep, int8_io, artifacts)
+        for key, path in tflite.items():
+            artifacts[key] = path
+            figures[key] = parity(reference, _run(_run_tflite, path, model, xs), ys)
+            figures[key]["batch"] = 1 if _needs_static_batch(model) else "dynamic"
     if "onnx" in formats:
         path = staging / f"{name}.onnx"
         try:
@@ -602,6 +580,42 @@ def _produce(model, name, staging, formats, variants, rep, int8_io, xs, ys, refe
                 f"(tolerance {tol:g}) on {fig['samples']} samples; nothing was written."
             )
     return artifacts, figures
+
+
+def _tflite_artifacts(model, name, staging, variants, rep, int8_io, artifacts) -> dict:
+    """Convert every TFLite variant in the child process; returns key -> file."""
+    import keras
+
+    static = _needs_static_batch(model)
+    src = artifacts.get("saved_model")  # the serving SavedModel converts as it is ...
+    if static or src is None:  # ... unless the RNN loops need a static batch
+        src = staging / "tflite_source"
+        signature = None
+        if static:
+            signature = [
+                keras.InputSpec(shape=(1, *t.shape[1:]), dtype=str(t.dtype)) for t in model.inputs
+            ]
+        model.export(str(src), format="tf_saved_model", verbose=False, input_signature=signature)
+    jobs = []
+    rep_file = None
+    if rep is not None:
+        rep_file = staging / "representative.npz"
+        rep_x = _cast_inputs(model, rep[0])
+        np.savez(rep_file, **{f"x{i:02d}": a for i, a in enumerate(rep_x)})
+    for q in variants:
+        key = "tflite" if q is None else f"tflite_{q}"
+        fname = f"{name}.tflite" if q is None else f"{name}_{q}.tflite"
+        jobs.append(
+            {
+                "quantize": q,
+                "out": str(staging / fname),
+                "rep": str(rep_file) if rep_file else None,
+                "int8_io": bool(int8_io and q == "int8"),
+                "key": key,
+            }
+        )
+    _convert_tflite(src, jobs, staging)
+    return {job["key"]: Path(job["out"]) for job in jobs}
 
 
 def _manifest(model, name, artifacts, figures, variants, labels, preprocessing, tol, int8_io):

@@ -19,57 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from zoo._typecheck import TypeMismatch, coerce, describe
-from zoo.artifacts import jsonable
 from zoo.errors import InvalidArgumentError, UnknownModelError
-
-# --------------------------------------------------------------------------- tasks
-
-#: Compile defaults per task. Metrics are factories so every model gets fresh objects.
-TASK_DEFAULTS: dict[str, dict[str, Any]] = {
-    "classification": {
-        "optimizer": "adam",
-        "loss": "sparse_categorical_crossentropy",
-        "metrics": lambda: ["accuracy"],
-    },
-    "binary": {
-        "optimizer": "adam",
-        "loss": "binary_crossentropy",
-        "metrics": lambda: ["accuracy"],
-    },
-    "regression": {
-        "optimizer": "adam",
-        "loss": "mse",
-        "metrics": lambda: _regression_metrics(),
-    },
-    "autoencoder": {
-        "optimizer": "adam",
-        "loss": "binary_crossentropy",  # sigmoid pixels in [0, 1]: sharper than MSE
-        "metrics": lambda: ["mse"],
-    },
-    "gan": {"optimizer": "adam", "loss": None, "metrics": lambda: None},
-    "diffusion": {"optimizer": "adam", "loss": None, "metrics": lambda: None},
-    "language_model": {
-        "optimizer": "adam",
-        "loss": "sparse_categorical_crossentropy",
-        "metrics": lambda: _language_model_metrics(),
-    },
-}
-
-
-def _language_model_metrics() -> list:
-    from zoo.models.sequence import Perplexity
-
-    return [Perplexity()]
-
-
-def _regression_metrics() -> list:
-    import keras
-
-    return [
-        keras.metrics.MeanAbsoluteError(name="mae"),
-        keras.metrics.RootMeanSquaredError(name="rmse"),
-    ]
-
+from zoo.reports import jsonable
 
 #: Keywords ``build`` accepts besides the builder's own, with their defaults.
 COMPILE_KEYWORDS: dict[str, Any] = {
@@ -134,52 +85,29 @@ class Entry:
             if p.default is not inspect.Parameter.empty
         }
 
+    @property
+    def task_spec(self) -> Any:
+        """The entry's :class:`zoo.tasks.Task`: everything that depends on its task."""
+        from zoo.tasks import get_task
+
+        return get_task(self.task)
+
     def compile_config(self) -> dict[str, Any]:
         """Task defaults updated by the entry's own, with metric factories resolved."""
-        cfg = dict(TASK_DEFAULTS.get(self.task, {}))
+        cfg = self.task_spec.compile_config()
         cfg.update(self.compile_defaults)
         if callable(cfg.get("metrics")):
             cfg["metrics"] = cfg["metrics"]()
         return cfg
 
     def input_spec(self) -> dict[str, Any]:
-        d = self.defaults()
-        spec: dict[str, Any] = {"shape": None, "dtype": None}
-        if self.task == "gan":
-            spec = {"shape": [None, d["noise_dim"]], "dtype": "float32"}
-        elif self.task == "diffusion":
-            spec = {"shape": [[None, *d["image_shape"]], [None, 1]], "dtype": ["float32", "int32"]}
-        elif "input_shape" in d:
-            spec = {"shape": [None, *d["input_shape"]], "dtype": "float32"}
-        elif "sequence_length" in d:
-            spec = {"shape": [None, d["sequence_length"]], "dtype": "int32"}
+        spec = dict(self.task_spec.describe_input(self.defaults()))
         spec["preprocessing"] = self.preprocessing
         spec["raw_pixels"] = self.raw_pixels
         return spec
 
     def output_spec(self) -> dict[str, Any]:
-        d = self.defaults()
-        if self.task == "classification":
-            return {"shape": [None, d.get("num_classes")], "meaning": "class probabilities"}
-        if self.task == "binary":
-            return {"shape": [None, 1], "meaning": "probability of the positive class"}
-        if self.task == "regression":
-            width = d.get("num_outputs", d.get("horizon", 1))
-            return {"shape": [None, width], "meaning": "predicted values"}
-        if self.task in ("autoencoder", "gan", "diffusion"):
-            shape = d.get("image_shape", d.get("input_shape"))
-            meaning = {
-                "autoencoder": "reconstructed images in [0, 1]",
-                "gan": "generated images in [0, 1]",
-                "diffusion": "predicted noise",
-            }
-            return {"shape": [None, *shape], "meaning": meaning[self.task]}  # fmt: skip
-        if self.task == "language_model":
-            from zoo.text import VOCAB_SIZE
-
-            seq = d.get("sequence_length")
-            return {"shape": [None, seq, VOCAB_SIZE], "meaning": "next-character probabilities"}
-        return {"shape": None, "meaning": self.task}
+        return self.task_spec.output_spec(self.defaults())
 
     def card(self) -> dict[str, Any]:
         """Everything a user needs to pick and use this model, derived, not copied."""
@@ -285,6 +213,13 @@ def register_builder(name: str, builder: Callable[..., Any], **facts: Any) -> En
     if clash:
         raise InvalidArgumentError(
             f"Builder for {name!r} uses compile keyword(s) {sorted(clash)}; rename them."
+        )
+    from zoo.tasks import is_registered
+
+    if not is_registered(facts.get("task", "")):
+        raise InvalidArgumentError(
+            f"{name!r}: task {facts.get('task')!r} is not registered; register it first "
+            "with zoo.tasks.register_task (see docs/ARCHITECTURE.md)."
         )
     exports = tuple(facts.pop("exports", ()) or ())
     unknown = set(exports) - set(EXPORT_FORMATS)
@@ -542,7 +477,6 @@ __all__ = [
     "EXPORT_FORMATS",
     "Entry",
     "QUANTIZATIONS",
-    "TASK_DEFAULTS",
     "build",
     "compile_model",
     "describe",

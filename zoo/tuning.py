@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import zoo
-from zoo.artifacts import jsonable, write_atomic
 from zoo.errors import InvalidArgumentError
 from zoo.registry import COMPILE_KEYWORDS, Entry, get_entry
+from zoo.reports import jsonable
+from zoo.staging import check_output_folder, write_atomic
 
 TUNERS = ("random", "hyperband", "bayesian", "grid")
 
@@ -128,7 +129,7 @@ def _objective(entry: Entry, objective: str | None) -> Any:
     import keras_tuner as kt
 
     if objective is None:
-        if entry.task in ("classification", "binary"):
+        if entry.task_spec.classifier:
             return kt.Objective("val_accuracy", direction="max")
         return kt.Objective("val_loss", direction="min")
     if objective.endswith(("accuracy", "auc", "precision", "recall")):
@@ -211,51 +212,24 @@ def tune(
     """
     import keras
 
-    if tuner not in TUNERS:
-        raise InvalidArgumentError(f"Unknown tuner {tuner!r}; use one of {list(TUNERS)}.")
-    from zoo.checks import check_numbers, int_in_range
-
-    int_in_range("max_trials", max_trials, 1)
-    check_numbers({"epochs": epochs, "batch_size": batch_size, "seed": seed, **(fixed or {})})
-    entry = get_entry(name)
-    if not entry.search_space:
-        raise InvalidArgumentError(f"{name} declares no search space; nothing to tune.")
-    epochs = epochs or min(entry.epochs, 10)
-    batch_size = batch_size or entry.batch_size
-    directory = Path(directory) if directory else default_directory(name)
+    entry, epochs, batch_size, directory = _check_search(
+        name, tuner, max_trials, epochs, batch_size, fixed, seed, directory
+    )
     keras.utils.set_random_seed(seed)
-
     raw = zoo.data.load_raw(dataset or entry.dataset, seed=seed)
     pinned = zoo.data.model_keywords(entry, raw.info, dict(fixed or {}))
     hm = hypermodel(name, dataset_info=raw.info, **pinned)
     input_shape = pinned.get("input_shape", entry.defaults().get("input_shape"))
     splits = zoo.data.pipeline(
-        raw,
-        batch_size=batch_size,
-        input_shape=input_shape,
-        rescale=not entry.raw_pixels,
+        raw, batch_size=batch_size, input_shape=input_shape, rescale=not entry.raw_pixels,
         seed=seed,
-    )
-
+    )  # fmt: skip
     search = _make_tuner(
-        tuner,
-        hm,
-        objective=_objective(entry, objective),
-        max_trials=max_trials,
-        epochs=epochs,
-        seed=seed,
-        directory=str(directory),
-        project_name=project_name,
-        overwrite=overwrite,
-    )
-    search.search(
-        splits.train,
-        validation_data=splits.val,
-        epochs=epochs,
-        shuffle=False,
-        verbose=verbose,
-        **fit_kwargs,
-    )
+        tuner, hm, objective=_objective(entry, objective), max_trials=max_trials, epochs=epochs,
+        seed=seed, directory=str(directory), project_name=project_name, overwrite=overwrite,
+    )  # fmt: skip
+    search.search(splits.train, validation_data=splits.val, epochs=epochs, shuffle=False,
+                  verbose=verbose, **fit_kwargs)  # fmt: skip
     best_hp = search.get_best_hyperparameters(1)[0]
     best = dict(pinned)
     for key, spec in entry.search_space.items():
@@ -264,6 +238,22 @@ def tune(
     if is_chief():
         _write_reports(search, entry, directory, best)
     return best
+
+
+def _check_search(name, tuner, max_trials, epochs, batch_size, fixed, seed, directory):
+    """Every argument of ``tune`` checked; the entry and the resolved epochs, batch, folder."""
+    from zoo.checks import check_numbers, int_in_range
+
+    if tuner not in TUNERS:
+        raise InvalidArgumentError(f"Unknown tuner {tuner!r}; use one of {list(TUNERS)}.")
+    int_in_range("max_trials", max_trials, 1)
+    check_numbers({"epochs": epochs, "batch_size": batch_size, "seed": seed, **(fixed or {})})
+    entry = get_entry(name)
+    if not entry.search_space:
+        raise InvalidArgumentError(f"{name} declares no search space; nothing to tune.")
+    directory = Path(directory) if directory else default_directory(name)
+    check_output_folder(directory, "directory (--dir)")
+    return entry, epochs or min(entry.epochs, 10), batch_size or entry.batch_size, directory
 
 
 def _write_reports(search: Any, entry: Entry, directory: Path, best: dict[str, Any]) -> None:

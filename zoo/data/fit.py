@@ -18,22 +18,9 @@ def model_keywords(entry: Any, info: DatasetInfo, overrides: dict | None = None)
     """Builder keywords that make ``entry`` fit ``info``'s data, unless the user set them."""
     defaults = entry.defaults()
     kw = dict(overrides or {})
-    if entry.task in ("classification", "binary") and info.task == "regression":
-        raise InvalidArgumentError(
-            f"{entry.name} is a {entry.task} model but dataset {info.name!r} is a regression "
-            "task; pick a regression model (zoo list --task regression)."
-        )
-    if entry.task == "regression" and info.task != "regression":
-        raise InvalidArgumentError(
-            f"{entry.name} is a regression model but dataset {info.name!r} is a "
-            f"{info.task} task; pick a classifier (zoo list --task classification)."
-        )
-    if entry.task == "binary" and (info.num_classes or 2) != 2:
-        raise InvalidArgumentError(
-            f"{entry.name} is a binary model but dataset {info.name!r} has "
-            f"{info.num_classes} classes; pick a multi-class model such as mnist_mlp."
-        )
-    text_model = "text" in entry.tags or entry.task == "language_model"
+    task = entry.task_spec
+    task.check_data(entry, info)
+    text_model = "text" in entry.tags or task.text_only
     if text_model and info.modality != "text":
         raise InvalidArgumentError(
             f"{entry.name} reads text but dataset {info.name!r} holds {info.modality} data; "
@@ -44,12 +31,7 @@ def model_keywords(entry: Any, info: DatasetInfo, overrides: dict | None = None)
             f"Dataset {info.name!r} is text but {entry.name} does not read text; pick a text "
             "model (zoo list --tag text)."
         )
-    if entry.task == "language_model" or info.task == "language_model":
-        if entry.task != info.task:
-            raise InvalidArgumentError(
-                f"{entry.name} ({entry.task}) and dataset {info.name!r} ({info.task}) do not "
-                "match: language models train on text datasets such as python_docs."
-            )
+    if info.task == "language_model":  # check_data let only language models through
         if "sequence_length" in defaults and "sequence_length" not in kw:
             kw["sequence_length"] = info.element_shape[0]
         return kw

@@ -96,12 +96,9 @@ SPECS = {
 def keras_home() -> Path:
     """The folder keras.utils.get_file caches into (KERAS_HOME, read once by keras)."""
     if "keras" in sys.modules:  # preflight checks stay free of the TensorFlow import
-        try:
-            from keras.src.backend import config
+        from zoo.compat import keras_cache_home
 
-            return Path(os.path.expanduser(config.keras_home()))
-        except (ImportError, AttributeError):  # private accessor moved: use its rule
-            pass
+        return keras_cache_home()
     return Path(os.path.expanduser(os.environ.get("KERAS_HOME", "~/.keras")))
 
 

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from zoo.artifacts import write_atomic
+from zoo.staging import write_atomic
 
 FILENAME = "text_vectorization.json"
 

@@ -13,7 +13,6 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 from zoo.errors import WeightsUnavailableError
 
@@ -31,14 +30,12 @@ def _guarded_get_file(entry: str, check_only: bool = False, assume_online: bool 
     """
     import concurrent.futures
 
-    from keras.src.utils import file_utils
-
+    from zoo.compat import replaced_get_file
     from zoo.data.remote import keras_home, network_available
 
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
     probe = pool.submit(lambda: assume_online or network_available())
     pool.shutdown(wait=False)
-    real = file_utils.get_file
 
     def guarded(fname: str | None = None, origin: str | None = None, **kw: Any):
         subdir = kw.get("cache_subdir", "datasets")
@@ -55,7 +52,7 @@ def _guarded_get_file(entry: str, check_only: bool = False, assume_online: bool 
             raise _Reachable(name, origin)
         return real(fname, origin, **kw)
 
-    with mock.patch.object(file_utils, "get_file", guarded):
+    with replaced_get_file(guarded) as real:
         yield
 
 

@@ -245,6 +245,40 @@ def bert_classifier(
     )
 
 
+def _tiny_bert_tensors(vocab_size, hidden, layers, intermediate, max_positions, seed) -> dict:
+    """Random weights under the Hugging Face ``BertModel`` tensor names."""
+    rng = np.random.default_rng(seed)
+
+    def w(*shape):
+        return (rng.normal(0, 0.02, shape)).astype("float32")
+
+    t = {
+        "bert.embeddings.word_embeddings.weight": w(vocab_size, hidden),
+        "bert.embeddings.position_embeddings.weight": w(max_positions, hidden),
+        "bert.embeddings.token_type_embeddings.weight": w(2, hidden),
+        "bert.embeddings.LayerNorm.weight": np.ones(hidden, "float32"),
+        "bert.embeddings.LayerNorm.bias": np.zeros(hidden, "float32"),
+        "bert.pooler.dense.weight": w(hidden, hidden),
+        "bert.pooler.dense.bias": np.zeros(hidden, "float32"),
+    }
+    for i in range(layers):
+        p = f"bert.encoder.layer.{i}."
+        for name in ("query", "key", "value"):
+            t[f"{p}attention.self.{name}.weight"] = w(hidden, hidden)
+            t[f"{p}attention.self.{name}.bias"] = w(hidden)
+        t[f"{p}attention.output.dense.weight"] = w(hidden, hidden)
+        t[f"{p}attention.output.dense.bias"] = w(hidden)
+        t[f"{p}attention.output.LayerNorm.weight"] = np.ones(hidden, "float32")
+        t[f"{p}attention.output.LayerNorm.bias"] = np.zeros(hidden, "float32")
+        t[f"{p}intermediate.dense.weight"] = w(intermediate, hidden)
+        t[f"{p}intermediate.dense.bias"] = w(intermediate)
+        t[f"{p}output.dense.weight"] = w(hidden, intermediate)
+        t[f"{p}output.dense.bias"] = w(hidden)
+        t[f"{p}output.LayerNorm.weight"] = np.ones(hidden, "float32")
+        t[f"{p}output.LayerNorm.bias"] = np.zeros(hidden, "float32")
+    return t
+
+
 def write_tiny_checkpoint(
     path: str | os.PathLike,
     *,
@@ -270,36 +304,8 @@ def write_tiny_checkpoint(
         ).split()
     )
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]
-    rng = np.random.default_rng(seed)
-
-    def w(*shape):
-        return (rng.normal(0, 0.02, shape)).astype("float32")
-
-    t = {
-        "bert.embeddings.word_embeddings.weight": w(len(vocab), hidden),
-        "bert.embeddings.position_embeddings.weight": w(max_positions, hidden),
-        "bert.embeddings.token_type_embeddings.weight": w(2, hidden),
-        "bert.embeddings.LayerNorm.weight": np.ones(hidden, "float32"),
-        "bert.embeddings.LayerNorm.bias": np.zeros(hidden, "float32"),
-        "bert.pooler.dense.weight": w(hidden, hidden),
-        "bert.pooler.dense.bias": np.zeros(hidden, "float32"),
-    }
-    for i in range(layers):
-        p = f"bert.encoder.layer.{i}."
-        for name in ("query", "key", "value"):
-            t[f"{p}attention.self.{name}.weight"] = w(hidden, hidden)
-            t[f"{p}attention.self.{name}.bias"] = w(hidden)
-        t[f"{p}attention.output.dense.weight"] = w(hidden, hidden)
-        t[f"{p}attention.output.dense.bias"] = w(hidden)
-        t[f"{p}attention.output.LayerNorm.weight"] = np.ones(hidden, "float32")
-        t[f"{p}attention.output.LayerNorm.bias"] = np.zeros(hidden, "float32")
-        t[f"{p}intermediate.dense.weight"] = w(intermediate, hidden)
-        t[f"{p}intermediate.dense.bias"] = w(intermediate)
-        t[f"{p}output.dense.weight"] = w(hidden, intermediate)
-        t[f"{p}output.dense.bias"] = w(hidden)
-        t[f"{p}output.LayerNorm.weight"] = np.ones(hidden, "float32")
-        t[f"{p}output.LayerNorm.bias"] = np.zeros(hidden, "float32")
-    save_file(t, str(out / "model.safetensors"))
+    tensors = _tiny_bert_tensors(len(vocab), hidden, layers, intermediate, max_positions, seed)
+    save_file(tensors, str(out / "model.safetensors"))
     config = {
         "architectures": ["BertModel"],
         "model_type": "bert",

@@ -21,6 +21,61 @@ from keras import ops
 
 from zoo.models._blocks import check_positive, check_range
 from zoo.registry import register
+from zoo.tasks import AUTOENCODE, GENERATE, Task, register_task
+
+_IMAGE_DATA = ("classification", "binary", "regression")  # labels are ignored
+
+
+def _image_output(meaning: str):
+    def spec(d: Any) -> dict[str, Any]:
+        return {"shape": [None, *d.get("image_shape", d.get("input_shape"))], "meaning": meaning}
+
+    return spec
+
+
+register_task(
+    Task(
+        "autoencoder",
+        {
+            "optimizer": "adam",
+            "loss": "binary_crossentropy",  # sigmoid pixels in [0, 1]: sharper than MSE
+            "metrics": lambda: ["mse"],
+        },
+        output_spec=_image_output("reconstructed images in [0, 1]"),
+        data_tasks=_IMAGE_DATA,
+        learns_from=AUTOENCODE,
+        report="generative",
+    )
+)
+register_task(
+    Task(
+        "gan",
+        {"optimizer": "adam", "loss": None, "metrics": lambda: None},
+        output_spec=_image_output("generated images in [0, 1]"),
+        input_spec=lambda d: {"shape": [None, d["noise_dim"]], "dtype": "float32"},
+        data_tasks=_IMAGE_DATA,
+        learns_from=GENERATE,
+        report="generative",
+        recipe_metric="frechet_distance",
+        monitor=None,  # adversarial losses: no single loss to watch
+    )
+)
+register_task(
+    Task(
+        "diffusion",
+        {"optimizer": "adam", "loss": None, "metrics": lambda: None},
+        output_spec=_image_output("predicted noise"),
+        input_spec=lambda d: {
+            "shape": [[None, *d["image_shape"]], [None, 1]],
+            "dtype": ["float32", "int32"],
+        },
+        data_tasks=_IMAGE_DATA,
+        learns_from=GENERATE,
+        report="generative",
+        recipe_metric="frechet_distance",
+        monitor=None,
+    )
+)
 
 _IMG = (28, 28, 1)
 _GEN_FACTS = dict(

@@ -17,6 +17,7 @@ from keras import ops
 
 from zoo.models._blocks import check_positive, check_range, classifier_head
 from zoo.registry import register, register_builder
+from zoo.tasks import Task, register_task
 
 Cell = Literal["simple_rnn", "lstm", "gru"]
 _CELLS = {"simple_rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
@@ -365,7 +366,11 @@ def lstm_forecaster(
 
 @keras.saving.register_keras_serializable(package="zoo")
 class Perplexity(keras.metrics.Mean):
-    """exp(mean token cross-entropy): the language model's metric (lower is better)."""
+    """exp(mean token cross-entropy): the language model's metric (lower is better).
+
+    Kept instead of ``keras_hub.metrics.Perplexity``, which gives the same number
+    (``tests/test_sequence.py``), because importing keras-hub costs seconds on every run.
+    """
 
     def __init__(self, name: str = "perplexity", **kwargs: Any) -> None:
         super().__init__(name=name, **kwargs)
@@ -376,6 +381,36 @@ class Perplexity(keras.metrics.Mean):
 
     def result(self):
         return ops.exp(super().result())
+
+
+def _next_token_targets(model: Any, n: int, rng: Any) -> Any:
+    out = model.outputs[0].shape
+    return rng.integers(0, out[-1], size=(n, *out[1:-1])).astype("int32")
+
+
+def _language_model_output(defaults: Any) -> dict[str, Any]:
+    from zoo.text import VOCAB_SIZE
+
+    seq = defaults.get("sequence_length")
+    return {"shape": [None, seq, VOCAB_SIZE], "meaning": "next-character probabilities"}
+
+
+register_task(
+    Task(
+        "language_model",
+        {
+            "optimizer": "adam",
+            "loss": "sparse_categorical_crossentropy",
+            "metrics": lambda: [Perplexity()],
+        },
+        output_spec=_language_model_output,
+        data_tasks=("language_model",),
+        text_only=True,
+        report="language_model",
+        recipe_metric="val_perplexity",
+        example_targets=_next_token_targets,
+    )
+)
 
 
 @keras.saving.register_keras_serializable(package="zoo")

@@ -1,4 +1,5 @@
-"""Writing artifacts: atomic files and JSON-ready values, shared by every writer."""
+"""Finding and loading trained models: a registered name's ``saved_models/NAME/model.keras``
+or a ``.keras`` path, with clear errors for missing, corrupt, truncated or unsafe files."""
 
 from __future__ import annotations
 
@@ -9,16 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from zoo.errors import DataFormatError, InvalidArgumentError
-from zoo.staging import write_atomic  # noqa: F401  - the one writer, re-exported
-
-
-def jsonable(v: Any) -> Any:
-    """Tuples (builder keywords such as ``input_shape``) as lists, recursively."""
-    if isinstance(v, tuple):
-        return [jsonable(x) for x in v]
-    if isinstance(v, dict):
-        return {k: jsonable(x) for k, x in v.items()}
-    return v
 
 
 def trained_model_path(name_or_path: str | os.PathLike) -> Path:
@@ -102,26 +93,3 @@ def load_keras_file(path: Path, *, trusted: bool = False) -> Any:
             f"{path}: Keras cannot load this model ({type(exc).__name__}: {exc}). It may be "
             "damaged or saved by an incompatible Keras version; train or save it again."
         ) from None
-
-
-def library_versions(*packages: str) -> dict[str, str]:
-    """zoo, keras, TensorFlow and the backend, plus any installed ``packages``, for reports."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    import keras
-    import tensorflow as tf
-
-    import zoo
-
-    out = {
-        "zoo": zoo.__version__,
-        "keras": keras.__version__,
-        "tensorflow": tf.__version__,
-        "backend": keras.backend.backend(),
-    }
-    for package in packages:
-        try:
-            out[package] = version(package.replace("_", "-"))
-        except PackageNotFoundError:
-            pass
-    return out
