@@ -346,6 +346,13 @@ def pipeline_section(quick: bool, consumption: dict[str, float], log) -> list[di
 # --------------------------------------------------------------------------- report
 
 
+def markdown_table(headers: list[str], rows: list[list[Any]]) -> str:
+    """A Markdown table (tabulate's pipe format): numbers right-aligned, text left."""
+    from tabulate import tabulate
+
+    return tabulate(rows, headers, tablefmt="pipe")
+
+
 def _fmt_ratio(r: float | None, target: float | None = None) -> str:
     if r is None:
         return "–"
@@ -394,23 +401,22 @@ def render(results: dict[str, Any]) -> str:
             "this host's share of the CPU varies from minute to minute (the same epoch takes "
             "1x or 1.5x as long), which the wall-clock spread shows and CPU time does not.",
             "",
-            "| model | batch | " + " | ".join(labels) + " | zoo / keras | zoo / torch "
-            "| per CPU s: zoo / keras | zoo / torch |",
-            "|---|---:|" + "---:|" * len(labels) + "---:|---:|---:|---:|",
         ]
+        rows = []
         for row in t["rows"]:
             cells = []
             for label in labels:
                 cell = row.get(label)
                 cells.append(f"{cell['median']:,.0f} ({spread(cell['runs'])})" if cell else "–")
-            lines.append(
-                f"| {row['model']} | {row['batch_size']} | "
-                + " | ".join(cells)
-                + f" | {_fmt_ratio(row.get('zoo / keras'), TARGETS['keras'])}"
-                + f" | {_fmt_ratio(row.get('zoo / torch'), TARGETS['torch'] if row['model'] in CORE else None)}"  # noqa: E501
-                + f" | {_fmt_ratio(row.get('zoo / keras (CPU s)'))}"
-                + f" | {_fmt_ratio(row.get('zoo / torch (CPU s)'))} |"
-            )
+            torch_target = TARGETS["torch"] if row["model"] in CORE else None
+            rows.append([row["model"], row["batch_size"], *cells,
+                         _fmt_ratio(row.get("zoo / keras"), TARGETS["keras"]),
+                         _fmt_ratio(row.get("zoo / torch"), torch_target),
+                         _fmt_ratio(row.get("zoo / keras (CPU s)")),
+                         _fmt_ratio(row.get("zoo / torch (CPU s)"))])  # fmt: skip
+        headers = ["model", "batch", *labels, "zoo / keras", "zoo / torch",
+                   "per CPU s: zoo / keras", "zoo / torch"]  # fmt: skip
+        lines.append(markdown_table(headers, rows))
         if not t["torch"]:
             lines += ["", "PyTorch was not installed: run `bash benchmarks/setup.sh`."]
         lines += [""]
@@ -421,19 +427,20 @@ def render(results: dict[str, Any]) -> str:
             "Training seconds (test scoring after each epoch excluded) until the test "
             "accuracy reaches the target; median over the runs that reached it, seeds 0, 1, ….",
             "",
-            "| model | dataset | target | program | reached | epochs | seconds | accuracy |",
-            "|---|---|---:|---|---:|---:|---:|---:|",
         ]
+        rows = []
         for r in results["accuracy"]:
             if "skipped" in r:
-                lines.append(f"| {r['model']} | {r['dataset']} | {r['target']} | – | "
-                             f"skipped: {r['skipped']} | | | |")  # fmt: skip
+                rows.append([r["model"], r["dataset"], r["target"], "–",
+                             f"skipped: {r['skipped']}", "", "", ""])  # fmt: skip
                 continue
             secs = f"{r['seconds']:.1f}" if r["seconds"] is not None else "–"
             eps = f"{r['epochs']:.0f}" if r["epochs"] is not None else "–"
-            lines.append(f"| {r['model']} | {r['dataset']} | {r['target']} | {r['variant']} | "
-                         f"{r['reached']}/{r['runs']} | {eps} | {secs} | "
-                         f"{r['accuracy']:.4f} |")  # fmt: skip
+            reached = f"{r['reached']}/{r['runs']}"
+            rows.append([r["model"], r["dataset"], r["target"], r["variant"], reached, eps,
+                         secs, f"{r['accuracy']:.4f}"])  # fmt: skip
+        lines.append(markdown_table(["model", "dataset", "target", "program", "reached",
+                                     "epochs", "seconds", "accuracy"], rows))  # fmt: skip
         lines += [""]
     if "export" in results:
         lines += [
@@ -455,18 +462,19 @@ def render(results: dict[str, Any]) -> str:
                 f"### {row['model']} (input {tuple(row['input_shape'])}, "
                 f"{row['test_samples']} test samples)",
                 "",
-                "| format | size | latency (ms) | vs Keras predict | accuracy | top-1 agreement |",
-                "|---|---:|---:|---:|---:|---:|",
             ]
             base = row["formats"][0]["latency_ms"]
             scored = _scored(row["model"])
+            rows = []
             for f in row["formats"]:
                 acc = f"{f['accuracy']:.4f}" if scored and f.get("accuracy") is not None else "–"
                 agree = f.get("top1_agreement")
                 agree = f"{agree:.4f}" if scored and agree is not None else "–"
                 speedup = base / f["latency_ms"]
-                lines.append(f"| {f['format']} | {_mb(f['size_bytes'])} | {f['latency_ms']:.3f} "
-                             f"| {speedup:.1f}x faster | {acc} | {agree} |")  # fmt: skip
+                rows.append([f["format"], _mb(f["size_bytes"]), f"{f['latency_ms']:.3f}",
+                             f"{speedup:.1f}x faster", acc, agree])  # fmt: skip
+            lines.append(markdown_table(["format", "size", "latency (ms)", "vs Keras predict",
+                                         "accuracy", "top-1 agreement"], rows))  # fmt: skip
             lines += [""]
     if "pipeline" in results:
         lines += [
@@ -476,13 +484,14 @@ def render(results: dict[str, Any]) -> str:
             "the zoo's training consumed above. Headroom above 1 means the pipeline is not "
             "the bottleneck.",
             "",
-            "| model | data | pipeline samples/s | training samples/s | headroom |",
-            "|---|---|---:|---:|---:|",
         ]
+        rows = []
         for r in results["pipeline"]:
             need = f"{r['training_samples_per_s']:,.0f}" if r["training_samples_per_s"] else "–"
-            lines.append(f"| {r['model']} | {r['data']} | {r['pipeline_samples_per_s']:,.0f} | "
-                         f"{need} | {_fmt_ratio(r['headroom'], 1.0)} |")  # fmt: skip
+            rows.append([r["model"], r["data"], f"{r['pipeline_samples_per_s']:,.0f}", need,
+                         _fmt_ratio(r["headroom"], 1.0)])  # fmt: skip
+        lines.append(markdown_table(["model", "data", "pipeline samples/s",
+                                     "training samples/s", "headroom"], rows))  # fmt: skip
         lines += [""]
     return "\n".join(lines)
 

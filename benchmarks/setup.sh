@@ -3,7 +3,7 @@
 # Fashion-MNIST (time to accuracy), both from the package registries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python -m pip install -q "torch==2.13.0"  # this machine keeps a CPU build of 2.13.0
+python -m pip install -q "torch==2.13.0" "tabulate>=0.9,<1"  # torch: a CPU build of 2.13.0
 if [ ! -d /usr/share/datasets/fashion-mnist ]; then
   if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
     apt-get install -y -q dataset-fashion-mnist >/dev/null || {

@@ -118,26 +118,25 @@ def language_model_report(y_true: np.ndarray, proba: np.ndarray) -> dict[str, fl
 
 
 def plot_confusion_matrix(report: dict[str, Any], path: Path, title: str = "") -> None:
+    """The report's confusion matrix as a PNG (scikit-learn's ConfusionMatrixDisplay)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from sklearn.metrics import ConfusionMatrixDisplay
 
     cm = np.asarray(report["confusion_matrix"])
     names = report["class_names"]
     size = max(4.0, 0.5 * len(names) + 2)
     fig, ax = plt.subplots(figsize=(size, size))
-    ax.imshow(cm, cmap="Blues")
-    ax.set_xticks(range(len(names)), names, rotation=90 if len(names) > 10 else 0)
-    ax.set_yticks(range(len(names)), names)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
+    ConfusionMatrixDisplay(cm, display_labels=names).plot(
+        ax=ax,
+        cmap="Blues",
+        colorbar=False,
+        include_values=len(names) <= 20,
+        xticks_rotation="vertical" if len(names) > 10 else "horizontal",
+    )
     ax.set_title(title or f"accuracy {report['accuracy']:.3f}")
-    if len(names) <= 20:
-        for i in range(cm.shape[0]):
-            for j in range(cm.shape[1]):
-                color = "white" if cm[i, j] > cm.max() / 2 else "black"
-                ax.text(j, i, str(cm[i, j]), ha="center", va="center", color=color, fontsize=8)
     fig.tight_layout()
     fig.savefig(path, format="png", dpi=100)
     plt.close(fig)
@@ -245,7 +244,9 @@ def bleu(reference: Sequence[str], candidate: Sequence[str], max_n: int = 4) -> 
     """Corpus BLEU of token sequences (Papineni et al.), add-one smoothing for n > 1.
 
     For generated text against a held-out reference continuation; characters or
-    words may be the tokens.
+    words may be the tokens. Kept instead of ``keras_hub.metrics.Bleu``, which
+    smooths unigrams too and tokenizes with TensorFlow string ops: this one scores
+    characters of plain Python strings.
     """
     import math
     from collections import Counter

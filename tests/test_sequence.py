@@ -173,3 +173,20 @@ def test_char_encoding_round_trip():
     s = "Hello,\nworld! ~"
     assert decode(encode(s)) == s
     assert encode("é").tolist() == [0]
+
+
+def test_perplexity_equals_keras_hub():
+    """The zoo's Perplexity metric gives keras-hub's number (it is kept to skip that import)."""
+    import keras_hub
+
+    from zoo.models.sequence import Perplexity
+
+    rng = np.random.default_rng(0)
+    ours, theirs = Perplexity(), keras_hub.metrics.Perplexity(from_logits=False)
+    for _ in range(3):
+        y = rng.integers(0, 7, size=(4, 5))
+        p = rng.random((4, 5, 7)).astype("float32")
+        p /= p.sum(-1, keepdims=True)
+        ours.update_state(y, p)
+        theirs.update_state(y, p)
+    assert float(ours.result()) == pytest.approx(float(theirs.result()), rel=1e-5)
