@@ -238,7 +238,7 @@ def test_csv_text_column_and_regression(tmp_path):
     "content, fragment",
     [
         ("a,b,label\n1,2,0\n3,4\n", "row 3: 2 fields, the header has 3"),
-        ("a,b,label\n1,2,0\n3,abc,1\n", "row 3, column 'b': 'abc' is not a finite number"),
+        ("a,b,label\n1,2,0\n3,abc,1\n", "row 3, column 'b': 'abc' is not a number"),
         ("a,b,target\n1,2,0\n", "no column 'label'"),
         ("", "empty"),
     ],
