@@ -106,6 +106,7 @@ def test_readme_block_is_replaced_and_only_it(tmp_path):
         run.update_readme("x", readme)
 
 
+@pytest.mark.slow
 def test_quick_run_measures_and_writes_results(tmp_path):
     out = tmp_path / "RESULTS.md"
     proc = subprocess.run(

@@ -75,6 +75,7 @@ SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_every_entry_trains_a_step_under_mirrored_strategy():
     res = subprocess.run(
         [sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=600

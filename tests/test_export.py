@@ -14,6 +14,9 @@ from zoo import exporting
 from zoo.cli import main as cli
 
 NAMES = zoo.list_models()
+#: keras.applications backbones: their full export (every format and quantization) is slow;
+#: the fast tier checks their SavedModel parity (test_backbones_export_a_savedmodel_with_parity)
+BACKBONES = [n for n in NAMES if n.endswith("_transfer")]
 
 
 def _tiny_classifier(name: str = "tiny") -> keras.Model:
@@ -37,7 +40,9 @@ def _tiny_lstm(unroll: bool = False) -> keras.Model:
     )
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.slow) if n in BACKBONES else n for n in NAMES]
+)
 def test_entry_exports_every_claimed_format_with_parity(name, tmp_path):
     entry = zoo.get_entry(name)
     model = build_small(name)
@@ -65,6 +70,18 @@ def test_entry_exports_every_claimed_format_with_parity(name, tmp_path):
             assert art["parity"]["max_abs_diff"] <= entry.export_tolerance, key
     assert report.manifest["preprocessing"] == entry.preprocessing
     assert report.manifest["inputs"][0]["shape"] == list(model.inputs[0].shape)
+
+
+@pytest.mark.parametrize("name", BACKBONES)
+def test_backbones_export_a_savedmodel_with_parity(name, tmp_path):
+    """The fast tier's export check for the large backbones, at their smallest input size."""
+    entry = zoo.get_entry(name)
+    model = build_small(name)
+    model.train_on_batch(*training_batch(entry, model, n=4))
+    report = zoo.export(model, tmp_path / name, formats=["saved_model"],
+                        validation_data=sample_inputs(model, n=4), name=name)  # fmt: skip
+    parity = report.manifest["artifacts"]["saved_model"]["parity"]
+    assert parity["samples"] == 4 and parity["max_abs_diff"] <= entry.export_tolerance
 
 
 def test_layout_versions_and_manifest(tmp_path):

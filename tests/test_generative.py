@@ -44,6 +44,7 @@ def test_frechet_distance_equals_scipy_sqrtm_without_its_warning():
         assert frechet_distance(a, b) == pytest.approx(expected, rel=1e-9)
 
 
+@pytest.mark.slow
 def test_autoencoder_beats_pca_with_the_same_latent_size(mnist, tmp_path):
     _, train_x, test_x = mnist
     pca = PCA(32).fit(train_x.reshape(len(train_x), -1))
@@ -57,6 +58,7 @@ def test_autoencoder_beats_pca_with_the_same_latent_size(mnist, tmp_path):
     assert encoder.predict(test_x[:3], verbose=0).shape == (3, 32)
 
 
+@pytest.mark.slow
 def test_vae_learns_samples_in_range_and_round_trips(tmp_path):
     res = recipes.train("vae", epochs=3, out_dir=tmp_path, verbose=0)
     hist = res.history
@@ -75,6 +77,7 @@ def test_vae_learns_samples_in_range_and_round_trips(tmp_path):
     assert (tmp_path / "samples" / "epoch_003.png").is_file()
 
 
+@pytest.mark.slow
 def test_gan_losses_finite_and_frechet_improves(mnist, tmp_path):
     splits, _, test_x = mnist
     extractor = feature_extractor("mnist_5k", (28, 28, 1))
@@ -89,6 +92,7 @@ def test_gan_losses_finite_and_frechet_improves(mnist, tmp_path):
     np.testing.assert_array_equal(res.model.sample(4, seed=5), res.model.sample(4, seed=5))
 
 
+@pytest.mark.slow
 def test_diffusion_loss_falls_and_beats_noise(mnist, tmp_path):
     _, _, test_x = mnist
     res = recipes.train(

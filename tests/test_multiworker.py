@@ -75,6 +75,7 @@ def _losses(path):
         return {int(r["epoch"]): float(r["loss"]) for r in csv.DictReader(f)}
 
 
+@pytest.mark.slow
 def test_unpatched_keras_still_needs_the_workaround(tmp_path):
     """Fails the day keras fixes #20585: then delete zoo/compat.py's patch and this test."""
     ports = _ports(2)
@@ -97,6 +98,7 @@ def _train_args(out, epochs, *extra):
             "--set", "dropout=0.0", *extra]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_two_workers_train_through_zoo_train(tmp_path):
     out = tmp_path / "run"
     results = _finish(_launch(_train_args(out, 2), _ports(2), tmp_path))
@@ -113,6 +115,7 @@ def test_two_workers_train_through_zoo_train(tmp_path):
     assert not (out / "backup").exists()
 
 
+@pytest.mark.slow
 def test_killed_worker_group_resumes_from_the_backup(tmp_path):
     out = tmp_path / "run"
     ports = _ports(2)

@@ -219,6 +219,7 @@ def _rows(log):
         return [int(r["epoch"]) for r in csv.DictReader(f)]
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_finishes_the_planned_epochs_from_the_backup(tmp_path):
     out = tmp_path / "run"
     args = [sys.executable, "-m", "zoo.cli", "train", "mnist_mlp", "--epochs", "8"]

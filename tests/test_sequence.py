@@ -42,6 +42,7 @@ def test_lstm_text_is_the_tutorials_network():
 
 
 @pytest.mark.parametrize("name", sorted(TEXT_MODELS))
+@pytest.mark.slow
 def test_text_classifier_learns_the_synthetic_task(name, tmp_path):
     res = recipes.train(
         name,
@@ -124,6 +125,7 @@ def test_imdb_pipeline_through_tfds_mock(tmp_path, monkeypatch, offline_home):
     assert (tmp_path / "text_vectorization.json").is_file()
 
 
+@pytest.mark.slow
 def test_timeseries_models_learn_waveforms(tmp_path):
     for name, over in (
         ("lstm_timeseries", {"units": (32,)}),
@@ -143,6 +145,7 @@ def test_forecaster_beats_the_last_value_baseline(tmp_path):
     assert set(res.report["evaluation"]) == {"mse", "rmse", "mae", "r2"}
 
 
+@pytest.mark.slow
 def test_char_lstm_beats_unigram_perplexity_and_generates(tmp_path):
     text = python_docs_text()
     counts = Counter(encode(text).tolist())

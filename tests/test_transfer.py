@@ -248,6 +248,7 @@ def _mock_tfds(monkeypatch, n):
     return tfds.testing.mock_data(num_examples=n)
 
 
+@pytest.mark.slow
 def test_tf_flowers_transfer_recipe_two_phases(tmp_path, monkeypatch, offline_home):
     with _mock_tfds(monkeypatch, 24):
         res = recipes.train(
@@ -276,6 +277,7 @@ def test_cifar10_cnn_recipe_augments_and_trains(tmp_path, monkeypatch, offline_h
     assert np.isfinite(res.history["loss"][0])
 
 
+@pytest.mark.slow
 def test_cli_fine_tune_flags(tmp_path, monkeypatch, offline_home, capsys):
     from zoo.cli import main
 

@@ -66,6 +66,7 @@ def test_pinned_keywords_are_not_searched():
         zoo.hypermodel("mnist_mlp", dropuot=0.1)
 
 
+@pytest.mark.slow
 def test_random_search_best_rebuilds_and_retrains_within_noise(tmp_path):
     best = zoo.tune(
         "mnist_mlp",
@@ -98,6 +99,7 @@ def test_random_search_best_rebuilds_and_retrains_within_noise(tmp_path):
     assert len((tmp_path / "trials.csv").read_text().strip().splitlines()) == 5
 
 
+@pytest.mark.slow
 def test_hyperband_respects_max_trials(tmp_path):
     best = zoo.tune(
         "perceptron", tuner="hyperband", max_trials=2, epochs=2, directory=tmp_path, verbose=0
@@ -120,6 +122,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_chief_and_two_workers_run_every_trial_once(tmp_path):
     port = _free_port()
     args = [
@@ -170,6 +173,7 @@ def test_chief_and_two_workers_run_every_trial_once(tmp_path):
 
 
 @pytest.mark.parametrize("kind", ["bayesian", "grid"])
+@pytest.mark.slow
 def test_bayesian_and_grid_tuners(kind, tmp_path):
     best = zoo.tune("perceptron", tuner=kind, max_trials=3, epochs=1, directory=tmp_path, verbose=0)
     assert set(best) == {"input_shape", "l2", "learning_rate"}
