@@ -486,12 +486,14 @@ def test_cli_train_errors_are_short_and_leave_the_run_alone(capsys, run_dir, arg
         (["info", "nosuch"], ["nosuch", "zoo list"]),
         (["tune", "mnist_mlp", "--max-trials", "0"], ["--max-trials", ">= 1"]),
         (["evaluate", "mnist_mlp", "--batch-size", "0"], ["--batch-size", ">= 1"]),
-        (["export", "x.h5"], ["x.h5"]),
+        (["export", "x.h5"], ["x.h5", "does not exist", ".keras"]),
+        (["evaluate", "pyproject.toml"], ["pyproject.toml", "is not a .keras file"]),
         (["frobnicate"], ["invalid choice"]),
     ],
 )
 def test_cli_other_commands(capsys, tmp_path, monkeypatch, argv, words):
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "pyproject.toml").write_text("[project]\n")
     code, err = _cli(capsys, *argv)
     assert code == 2
     assert 1 <= len(err.strip().splitlines()) <= 2, err

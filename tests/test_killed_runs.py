@@ -129,3 +129,9 @@ def test_cli_run_is_quiet_counts_right_and_shares_its_files(tmp_path):
         mode = stat.S_IMODE((out / name).stat().st_mode)
         assert mode == 0o666 & ~umask, (name, oct(mode))
     assert not (out / ".staging").exists()
+    export = subprocess.run(
+        [sys.executable, "-m", "zoo.cli", "export", str(out / "model.keras"), "--out",
+         str(tmp_path / "exported"), "--formats", "tflite"],
+        env={**ENV, "TF_CPP_MIN_LOG_LEVEL": ""}, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert export.returncode == 0 and export.stderr == "", export.stderr

@@ -34,9 +34,13 @@ def positive_float(name: str, value: Any, *, allow_zero: bool = False) -> float:
             f"{name} must be a finite number {low}, got {value!r}. {example}"
         )
     if float(value) < 0 or (float(value) == 0 and not allow_zero):
-        why = (
-            " (a negative learning rate climbs the loss)" if "lr" in name or "rate" in name else ""
-        )
+        why = ""
+        if "lr" in name or "rate" in name:
+            why = (
+                " (a negative learning rate climbs the loss)"
+                if float(value) < 0
+                else " (a zero learning rate never moves the weights)"
+            )
         raise InvalidArgumentError(f"{name} must be {low}, got {value!r}{why}. {example}")
     return float(value)
 

@@ -30,8 +30,8 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n(`{self.prog} --help` lists the options)\n")
 
 
-def _checked(parse, rule):
-    """An argparse type: ``parse`` the text, then apply a ``zoo.checks`` rule."""
+def _checked(parse, rule, flag: str):
+    """An argparse type: ``parse`` the text, then apply a ``zoo.checks`` rule named ``flag``."""
 
     def convert(text: str):
         from zoo.errors import InvalidArgumentError
@@ -41,30 +41,30 @@ def _checked(parse, rule):
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
         try:
-            return rule("value", value)
-        except InvalidArgumentError as exc:
-            raise argparse.ArgumentTypeError(str(exc).removeprefix("value ")) from None
+            return rule(flag, value)
+        except InvalidArgumentError as exc:  # argparse names the flag already
+            raise argparse.ArgumentTypeError(str(exc).removeprefix(f"{flag} ")) from None
 
-    convert.__name__ = getattr(rule, "__name__", "value")
+    convert.__name__ = flag
     return convert
 
 
-def _int_at_least(low: int):
+def _int_at_least(low: int, flag: str):
     from zoo.checks import int_in_range
 
-    return _checked(int, lambda k, v: int_in_range(k, v, low))
+    return _checked(int, lambda k, v: int_in_range(k, v, low), flag)
 
 
 def _seed_type():
     from zoo.checks import seed
 
-    return _checked(int, lambda k, v: seed(v, k))
+    return _checked(int, lambda k, v: seed(v, k), "--seed")
 
 
-def _rate_type():
+def _rate_type(flag: str):
     from zoo.checks import positive_float
 
-    return _checked(float, positive_float)
+    return _checked(float, positive_float, flag)
 
 
 def _parse_value(text: str) -> Any:
@@ -245,7 +245,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         name=args.name,
         trusted=args.trust_code,
     )
-    print(f"exported to {report.out_dir}/ (SavedModel version {report.version})")
+    version = f" (SavedModel version {report.version})" if report.version is not None else ""
+    print(f"exported to {report.out_dir}/{version}")
     for art in report.manifest["artifacts"].values():
         par = art["parity"]
         agree = par.get("top1_agreement")
@@ -324,9 +325,11 @@ def _run_arguments(s: argparse.ArgumentParser, *, set_help: str) -> None:
     s.add_argument("name")
     s.add_argument("--dataset", help="dataset name or path (default: the model's own)")
     s.add_argument(
-        "--epochs", type=_int_at_least(1), help="epochs (tune: per trial; hyperband: the maximum)"
+        "--epochs",
+        type=_int_at_least(1, "--epochs"),
+        help="epochs (tune: per trial; hyperband: the maximum)",
     )
-    s.add_argument("--batch-size", type=_int_at_least(1))
+    s.add_argument("--batch-size", type=_int_at_least(1, "--batch-size"))
     s.add_argument("--seed", type=_seed_type(), default=0, help="0 to 2**32-1")
     s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=set_help)
     s.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
@@ -368,7 +371,7 @@ def _add_info(sub: Any) -> None:
 def _add_train(sub: Any) -> None:
     s = sub.add_parser("train", help="train a model with its default recipe")
     _run_arguments(s, set_help="builder or compile keyword, e.g. --set units=[256,128]")
-    s.add_argument("--lr", type=_rate_type(), help="learning rate (> 0)")
+    s.add_argument("--lr", type=_rate_type("--lr"), help="learning rate (> 0)")
     s.add_argument(
         "--task",
         choices=("classification", "regression"),
@@ -394,12 +397,16 @@ def _add_train(sub: Any) -> None:
     )
     s.add_argument(
         "--fine-tune-layers",
-        type=_int_at_least(0),
+        type=_int_at_least(0, "--fine-tune-layers"),
         help="transfer models: unfreeze this many top backbone layers in phase 2",
     )
-    s.add_argument("--fine-tune-epochs", type=_int_at_least(0), help="phase 2 epochs")
     s.add_argument(
-        "--fine-tune-lr", type=_rate_type(), help="phase 2 learning rate (default: lr/10)"
+        "--fine-tune-epochs", type=_int_at_least(0, "--fine-tune-epochs"), help="phase 2 epochs"
+    )
+    s.add_argument(
+        "--fine-tune-lr",
+        type=_rate_type("--fine-tune-lr"),
+        help="phase 2 learning rate (default: lr/10)",
     )
     s.add_argument("--strategy", choices=KINDS, help="tf.distribute strategy (default: none)")
     s.set_defaults(func=cmd_train)
@@ -409,7 +416,7 @@ def _add_tune(sub: Any) -> None:
     s = sub.add_parser("tune", help="search a model's hyperparameters with KerasTuner")
     _run_arguments(s, set_help="pin a keyword instead of searching it")
     s.add_argument("--tuner", default="random", choices=TUNERS)
-    s.add_argument("--max-trials", type=_int_at_least(1), default=10)
+    s.add_argument("--max-trials", type=_int_at_least(1, "--max-trials"), default=10)
     s.add_argument("--objective", help="default: val_accuracy (classifiers), val_loss")
     s.add_argument("--dir", help="search folder (default: saved_models/NAME/tuning)")
     s.add_argument("--overwrite", action="store_true", help="start over instead of resuming")
@@ -420,7 +427,7 @@ def _add_evaluate(sub: Any) -> None:
     s = sub.add_parser("evaluate", help="evaluation report of a trained model on a dataset")
     s.add_argument("model", help="a registered name (saved_models/NAME/model.keras) or a .keras")
     s.add_argument("--dataset", help="dataset name or path (default: the one it trained on)")
-    s.add_argument("--batch-size", type=_int_at_least(1), default=256)
+    s.add_argument("--batch-size", type=_int_at_least(1, "--batch-size"), default=256)
     _trust_argument(s)
     s.set_defaults(func=cmd_evaluate)
 

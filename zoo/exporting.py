@@ -191,6 +191,14 @@ def _run_saved_model(path: Path, model: Any, xs: list[np.ndarray]) -> np.ndarray
 
 
 def _run_tflite(path: Path, model: Any, xs: list[np.ndarray]) -> np.ndarray:
+    """Run a .tflite file sample by sample, without the interpreter's XNNPACK banner."""
+    from zoo.runtime import filtered_stderr
+
+    with filtered_stderr():
+        return _invoke_tflite(path, model, xs)
+
+
+def _invoke_tflite(path: Path, model: Any, xs: list[np.ndarray]) -> np.ndarray:
     from ai_edge_litert.interpreter import Interpreter
 
     interp = Interpreter(model_path=str(path))

@@ -19,6 +19,12 @@ def trained_model_path(name_or_path: str | os.PathLike) -> Path:
         if not path.is_file():
             raise InvalidArgumentError(f"No model file at {str(path)!r}.")
         return path
+    if path.suffix or os.sep in str(name_or_path):  # a path, not a registered name
+        what = "is not a .keras file" if path.exists() else "does not exist"
+        raise InvalidArgumentError(
+            f"{str(path)!r} {what}: give a Keras 3 .keras model file (model.save('m.keras')) "
+            "or the name of a model trained with `zoo train`."
+        )
     from zoo.registry import get_entry
 
     get_entry(str(name_or_path))  # an unknown name fails here with suggestions

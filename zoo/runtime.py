@@ -10,6 +10,7 @@ left alone, and ``ZOO_RUNTIME_DEFAULTS=0`` turns the whole thing off.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -50,15 +51,14 @@ PROBE_NOISE = (
     "computation_placer.cc:",
     "Unable to register cu",
     "TF-TRT Warning",
+    "Created TensorFlow Lite XNNPACK delegate",  # every TFLite interpreter says it
 )
 
 
-def import_tensorflow_quietly() -> None:
-    """Import TensorFlow and find its devices with TensorFlow's probe lines filtered out of
-    stderr (file descriptor 2, where its C++ code writes). Any other line is passed on, and
-    a GPU is still found and used when present."""
-    if "tensorflow" in sys.modules:
-        return
+@contextlib.contextmanager
+def filtered_stderr(noise: tuple[str, ...] = PROBE_NOISE):
+    """Hold back lines containing any of ``noise`` that C++ code writes to stderr (file
+    descriptor 2) inside the block; every other line is passed on when the block ends."""
     import tempfile
 
     sys.stderr.flush()
@@ -66,17 +66,25 @@ def import_tensorflow_quietly() -> None:
     with tempfile.TemporaryFile(mode="w+b") as capture:
         os.dup2(capture.fileno(), 2)
         try:
-            import tensorflow as tf
-
-            tf.config.list_physical_devices()  # the CUDA probe happens here
+            yield
         finally:
             sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
             capture.seek(0)
+            text = capture.read().decode("utf-8", "replace")
             kept = [
-                line
-                for line in capture.read().decode("utf-8", "replace").splitlines(keepends=True)
-                if not any(noise in line for noise in PROBE_NOISE)
+                line for line in text.splitlines(keepends=True) if not any(n in line for n in noise)
             ]
             sys.stderr.write("".join(kept))
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow and find its devices with TensorFlow's probe lines filtered out of
+    stderr. Any other line is passed on, and a GPU is still found and used when present."""
+    if "tensorflow" in sys.modules:
+        return
+    with filtered_stderr():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()  # the CUDA probe happens here
