@@ -45,7 +45,7 @@ def test_info_shows_card_and_json(capsys):
     assert "dropout = 0.2" in out and "mnist_5k" in out
     assert main(["info", "mnist_mlp", "--json"]) == 0
     card = json.loads(capsys.readouterr().out)
-    assert card == json.loads(json.dumps(zoo.info("mnist_mlp")))
+    assert card == json.loads(json.dumps(zoo.info("mnist_mlp", size=True)))
 
 
 def test_bad_name_exits_2_with_suggestion(capsys):

@@ -104,7 +104,10 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_info(args: argparse.Namespace) -> int:
     import zoo
 
-    card = zoo.info(args.name)
+    card = zoo.info(args.name, size=True)
+    if args.summary:
+        _print_summary(args.name)
+        return 0
     if args.json:
         print(json.dumps(card, indent=2))
         return 0
@@ -119,6 +122,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"  compile: {card['compile']}")
     r = card["recipe"]
     print(f"  recipe: dataset={r['dataset']} epochs={r['epochs']} batch_size={r['batch_size']}")
+    print(f"  size: {_size_text(card)}")
     print(f"  exports: {', '.join(card['exports']) or 'none'}")
     if card.get("quantizations"):
         print(f"  TFLite quantizations: {', '.join(card['quantizations'])}")
@@ -127,6 +131,28 @@ def cmd_info(args: argparse.Namespace) -> int:
         for k, v in card["search_space"].items():
             print(f"    {k}: {v}")
     return 0
+
+
+def _size_text(card: dict[str, Any]) -> str:
+    if card.get("params") is None:
+        return f"unknown ({card.get('size_note', 'the model could not be built here')})"
+    p = card["params"]
+    text = (
+        f"{p['total']:,} parameters ({p['trainable']:,} trainable, "
+        f"{p['non_trainable']:,} non-trainable), {card['flops'] / 1e6:,.1f} MFLOPs per sample "
+        "(forward, default input)"
+    )
+    if card.get("flops_uncounted_layers"):
+        text += f"; not counted: {', '.join(card['flops_uncounted_layers'])}"
+    return text
+
+
+def _print_summary(name: str) -> None:
+    """Keras' layer-by-layer summary of the model at its default keywords."""
+    import zoo
+
+    overrides = {"weights": None} if "weights" in zoo.get_entry(name).defaults() else {}
+    zoo.build(name, compile=False, **overrides).summary()
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -365,6 +391,7 @@ def _add_info(sub: Any) -> None:
     s = sub.add_parser("info", help="show a model's card")
     s.add_argument("name")
     s.add_argument("--json", action="store_true", help="print the card as JSON")
+    s.add_argument("--summary", action="store_true", help="print the layer summary")
     s.set_defaults(func=cmd_info)
 
 
@@ -475,7 +502,7 @@ def _add_doctor(sub: Any) -> None:
 
 
 #: Commands that answer from the registry alone, without TensorFlow.
-_LIGHT_COMMANDS = {cmd_list, cmd_info, cmd_datasets}
+_LIGHT_COMMANDS = {cmd_list, cmd_datasets}
 
 
 class _Terminated(KeyboardInterrupt):

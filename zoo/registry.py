@@ -278,9 +278,18 @@ def list_models(pattern: str = "*", task: str | None = None, tag: str | None = N
     return names
 
 
-def info(name: str) -> dict[str, Any]:
-    """The model's card (task, summary, input/output spec, defaults, recipe, ...)."""
-    return get_entry(name).card()
+def info(name: str, *, size: bool = False) -> dict[str, Any]:
+    """The model's card (task, summary, input/output spec, defaults, recipe, ...).
+
+    ``size=True`` adds ``params`` (trainable, non-trainable, total) and ``flops`` (forward
+    FLOPs per sample at the default input size), which means building the model once.
+    """
+    card = get_entry(name).card()
+    if size:
+        from zoo.sizes import entry_size
+
+        card.update(entry_size(name))
+    return card
 
 
 # --------------------------------------------------------------------------- build
