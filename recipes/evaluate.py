@@ -52,6 +52,7 @@ def classification_report(
         "confusion_matrix": M.confusion_matrix(y, pred, labels=labels).tolist(),
         "class_names": names,
     }
+    report["most_confused"] = most_confused(report["confusion_matrix"], names)
     present = np.unique(y)
     try:
         if binary:
@@ -65,6 +66,18 @@ def classification_report(
     except ValueError:
         report["roc_auc"] = None
     return report
+
+
+def most_confused(confusion: Sequence[Sequence[int]], names: Sequence[str], top: int = 5) -> list:
+    """The class pairs mistaken most often (fastai's ``most_confused``): true, predicted, count."""
+    cm = np.asarray(confusion)
+    pairs = [
+        {"true": names[i], "predicted": names[j], "count": int(cm[i, j])}
+        for i in range(cm.shape[0])
+        for j in range(cm.shape[1])
+        if i != j and cm[i, j] > 0
+    ]
+    return sorted(pairs, key=lambda p: -p["count"])[:top]
 
 
 def regression_report(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:

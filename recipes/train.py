@@ -70,6 +70,7 @@ class Run:
     vectorizer: Any = None  # a TextVectorization to save beside the model
     phases: dict[str, Any] = field(default_factory=dict)
     train_seconds: float = 0.0
+    baselines: dict[str, Any] = field(default_factory=dict)
 
 
 def train(
@@ -291,6 +292,11 @@ def evaluate_run(run: Run) -> tuple[dict[str, float], dict[str, Any]]:
     evaluation = evaluate(model, test, task=entry.task, class_names=run.raw.info.class_names)
     if report == "language_model" and hasattr(model, "generate"):
         evaluation.update(_generation_bleu(model, run.raw.test))
+    from recipes.baselines import baselines, lift
+
+    run.baselines = baselines(run.raw, report)
+    if run.baselines:
+        run.baselines["lift"] = lift(evaluation, run.baselines)
     return metrics, evaluation
 
 
@@ -348,6 +354,7 @@ def _report(run: Run, history: dict, metrics: dict, evaluation: dict) -> dict[st
         "train_seconds": round(run.train_seconds, 3),
         "metrics": metrics,
         "evaluation": evaluation,
+        "baselines": run.baselines,
         "versions": library_versions(),
     }
 

@@ -183,8 +183,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     print()
     for k, v in result.metrics.items():
         print(f"{k.replace('_', ' ')}: {v:.4f}")
+    _print_baselines(result.report.get("baselines") or {})
     print(f"saved to {result.out_dir}/: " + ", ".join(p.name for p in result.files.values()))
     return 0
+
+
+def _print_baselines(found: dict[str, Any]) -> None:
+    """One line per baseline: its score and the model's lift over it."""
+    lifts = found.get("lift", {})
+    for name, scores in found.items():
+        if name == "lift":
+            continue
+        gain = lifts.get(name, float("nan"))
+        if "accuracy" in scores:
+            score, margin = f"accuracy {scores['accuracy']:.4f}", f"{100 * gain:+.1f} points"
+        else:
+            score, margin = f"rmse {scores['rmse']:.4f}", f"RMSE {-gain:+.4f}"
+        print(f"baseline {name.replace('_', ' ')}: {score} (the model: {margin})")
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
