@@ -2,7 +2,9 @@
 
 ``step``: multiply by ``drop`` every ``steps_per_drop`` steps (a PiecewiseConstantDecay);
 ``exponential``: ``lr * rate ** (step / decay_steps)``; ``cosine``: cosine annealing
-to ``alpha * lr``; ``warmup_cosine``: linear warm-up from 0 to ``lr``, then cosine.
+to ``alpha * lr``; ``warmup_cosine``: linear warm-up from 0 to ``lr``, then cosine;
+``one_cycle``: fastai's one-cycle policy with ``lr`` as its peak (``zoo.models._schedules``,
+registered with Keras so it too survives the round trip).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import Any
 
 from zoo.errors import InvalidArgumentError
 
-SCHEDULES = ("constant", "step", "exponential", "cosine", "warmup_cosine")
+SCHEDULES = ("constant", "step", "exponential", "cosine", "warmup_cosine", "one_cycle")
 
 
 def make_schedule(
@@ -52,6 +54,10 @@ def make_schedule(
         return S.ExponentialDecay(learning_rate, decay_steps=total_steps, decay_rate=decay_rate)
     if name == "cosine":
         return S.CosineDecay(learning_rate, decay_steps=total_steps, alpha=alpha)
+    if name == "one_cycle":
+        from zoo.models._schedules import OneCycle
+
+        return OneCycle(learning_rate, total_steps)
     warmup = max(1, int(total_steps * warmup_fraction))
     return S.CosineDecay(
         0.0,

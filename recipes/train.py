@@ -79,7 +79,7 @@ def train(
     dataset: str | None = None,
     epochs: int | None = None,
     batch_size: int | None = None,
-    learning_rate: float | None = None,
+    learning_rate: float | str | None = None,
     schedule: str | None = None,
     augment: str | None = "default",
     class_weight: str | None = None,
@@ -104,11 +104,16 @@ def train(
     ``float32``, ``mixed_bfloat16`` or ``mixed_float16``. ``fine_tune_layers``
     > 0 adds phase 2 for transfer models. ``task`` (``"classification"`` or
     ``"regression"``) says what a CSV's label column is when the data cannot tell.
+    ``learning_rate="auto"`` runs the learning-rate finder first (``recipes.lr_find``)
+    and trains at its suggestion.
 
     The phases, in order: :func:`plan` (check everything, read the data),
     :func:`build_model`, :func:`prepare_data`, :func:`fit`, :func:`evaluate_run` and
     :func:`write_artifacts`.
     """
+    if learning_rate == "auto":
+        learning_rate = _found_learning_rate(name, dataset, batch_size, overrides, out_dir,
+                                             seed, task)  # fmt: skip
     changes = {
         "dataset": dataset,
         "epochs": epochs,
@@ -134,9 +139,19 @@ def train(
         return write_artifacts(run, metrics, evaluation)
 
 
+def _found_learning_rate(name, dataset, batch_size, overrides, out_dir, seed, task) -> float:
+    from recipes.lr_find import lr_find
+
+    found = lr_find(name, dataset=dataset, batch_size=batch_size, overrides=overrides,
+                    out_dir=out_dir, seed=seed, task=task)  # fmt: skip
+    print(f"learning rate: {found.suggested_lr:.3g}, suggested by the finder ({found.rule})")
+    return found.suggested_lr
+
+
 def plan(name: str, changes: dict[str, Any], overrides: dict[str, Any], *, out_dir, resume: bool,
-         seed: int, strategy: Any, task: str | None) -> Run:  # fmt: skip
-    """Check every argument, read and check the data, and only then prepare the out folder."""
+         seed: int, strategy: Any, task: str | None, prepare_out: bool = True) -> Run:  # fmt: skip
+    """Check every argument, read and check the data, and only then prepare the out folder
+    (not at all with ``prepare_out=False``: the learning-rate finder leaves a run alone)."""
     from zoo.backbones import preflight
     from zoo.checks import check_numbers
 
@@ -173,7 +188,8 @@ def plan(name: str, changes: dict[str, Any], overrides: dict[str, Any], *, out_d
     chief = zoo.distribute.is_chief()
     out = final if chief else final / "workers" / "{}-{}".format(*zoo.distribute.task())
     # only now, with the data read and checked, is the last run's state touched
-    _prepare_out_dir(out, resume, backup=final / "backup", owner=chief)
+    if prepare_out:
+        _prepare_out_dir(out, resume, backup=final / "backup", owner=chief)
     return Run(entry, recipe, raw, overrides, compile_kw, out, final / "backup", chief,
                strategy=strategy, seed=seed)  # fmt: skip
 

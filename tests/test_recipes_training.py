@@ -43,6 +43,11 @@ def test_schedule_matches_its_formula_and_survives_keras_round_trip(name, tmp_pa
             if s < warm
             else lr * 0.5 * (1 + math.cos(math.pi * min(s - warm, total - warm) / (total - warm)))
         ),
+        "one_cycle": lambda s: (  # fastai: cosine up from lr/25 over 25%, down to lr/25e4
+            lr + (lr / 25 - lr) * (1 + math.cos(math.pi * s / 250)) / 2
+            if s < 250
+            else lr / 25e4 + (lr - lr / 25e4) * (1 + math.cos(math.pi * (s - 250) / 750)) / 2
+        ),
     }
     for step in (0, 1, 50, 99, 100, 249, 250, 500, 751, 999):
         assert _lr(sched, step) == pytest.approx(formulas[name](step), rel=1e-5, abs=1e-9), step

@@ -67,6 +67,17 @@ def _rate_type(flag: str):
     return _checked(float, positive_float, flag)
 
 
+def _rate_or_auto(flag: str):
+    """A learning rate, or ``auto``: the learning-rate finder's suggestion."""
+    rate = _rate_type(flag)
+
+    def convert(text: str):
+        return "auto" if text == "auto" else rate(text)
+
+    convert.__name__ = flag
+    return convert
+
+
 def _parse_value(text: str) -> Any:
     """``--set`` values: JSON when it parses (numbers, lists, true), else the string."""
     try:
@@ -200,6 +211,19 @@ def _print_baselines(found: dict[str, Any]) -> None:
         else:
             score, margin = f"rmse {scores['rmse']:.4f}", f"RMSE {-gain:+.4f}"
         print(f"baseline {name.replace('_', ' ')}: {score} (the model: {margin})")
+
+
+def cmd_lr_find(args: argparse.Namespace) -> int:
+    from recipes.lr_find import lr_find
+
+    found = lr_find(
+        args.name, dataset=args.dataset, batch_size=args.batch_size, seed=args.seed,
+        overrides=_parse_sets(args.set), out_dir=args.out, task=args.task,
+    )  # fmt: skip
+    print(f"suggested learning rate: {found.suggested_lr:.3g}")
+    print(f"rule: {found.rule}")
+    print("saved to " + ", ".join(str(p) for p in found.files.values()))
+    return 0
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -388,8 +412,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``zoo`` parser: one small function adds each command's arguments."""
     p = _Parser(prog="zoo", description="A Keras 3 model zoo: build, train, inspect.")
     sub = p.add_subparsers(dest="command", required=True)
-    for add in (_add_list, _add_info, _add_train, _add_tune, _add_evaluate, _add_predict,
-                _add_export, _add_datasets, _add_doctor):  # fmt: skip
+    for add in (_add_list, _add_info, _add_train, _add_lr_find, _add_tune, _add_evaluate,
+                _add_predict, _add_export, _add_datasets, _add_doctor):  # fmt: skip
         add(sub)
     return p
 
@@ -413,7 +437,9 @@ def _add_info(sub: Any) -> None:
 def _add_train(sub: Any) -> None:
     s = sub.add_parser("train", help="train a model with its default recipe")
     _run_arguments(s, set_help="builder or compile keyword, e.g. --set units=[256,128]")
-    s.add_argument("--lr", type=_rate_type("--lr"), help="learning rate (> 0)")
+    s.add_argument(
+        "--lr", type=_rate_or_auto("--lr"), help="learning rate (> 0), or auto: the finder's"
+    )
     s.add_argument(
         "--task",
         choices=("classification", "regression"),
@@ -452,6 +478,20 @@ def _add_train(sub: Any) -> None:
     )
     s.add_argument("--strategy", choices=KINDS, help="tf.distribute strategy (default: none)")
     s.set_defaults(func=cmd_train)
+
+
+def _add_lr_find(sub: Any) -> None:
+    s = sub.add_parser("lr-find", help="suggest a learning rate (exponential sweep)")
+    s.add_argument("name")
+    s.add_argument("--dataset", help="dataset name or path (default: the model's own)")
+    s.add_argument("--batch-size", type=_int_at_least(1, "--batch-size"))
+    s.add_argument("--seed", type=_seed_type(), default=0, help="0 to 2**32-1")
+    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="builder keyword, e.g. --set units=[256,128]")  # fmt: skip
+    s.add_argument("--task", choices=("classification", "regression"),
+                   help="what a CSV's label column is")  # fmt: skip
+    s.add_argument("--out", help="folder for lr_find.png and .json (default: saved_models/NAME)")
+    s.set_defaults(func=cmd_lr_find)
 
 
 def _add_tune(sub: Any) -> None:
