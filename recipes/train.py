@@ -339,6 +339,11 @@ def write_artifacts(run: Run, metrics: dict[str, float], evaluation: dict) -> Tr
     if "confusion_matrix" in evaluation:
         files["confusion"] = out / "confusion_matrix.png"
         write_atomic(files["confusion"], lambda p: plot_confusion_matrix(evaluation, p, title))
+    if entry.task_spec.classifier and run.raw.info.modality == "image":
+        from recipes.interpret import write_interpretation
+
+        names = evaluation.get("class_names") or []
+        files.update(write_interpretation(model, run.splits.test, names, out, title))
     write_atomic(files["metrics"], lambda p: p.write_text(json.dumps(report, indent=2)))
     shutil.rmtree(run.backup_dir, ignore_errors=True)  # the run is complete: nothing to resume
     return TrainResult(model, history, metrics, out, files, report)

@@ -1,0 +1,164 @@
+"""What a trained classifier looks at and where it fails: Grad-CAM and top losses.
+
+``gradcam`` follows Keras' own Grad-CAM example (Selvaraju et al.): the last
+convolutional feature maps, weighted by the mean gradient of the predicted
+class's score over each map, summed, passed through a ReLU and resized to the
+input. ``top_losses`` is fastai's ``plot_top_losses``: the test samples the
+model is most wrong about, with their true and predicted labels. ``zoo train``
+writes both for image classifiers (``gradcam.png`` for convolutional models,
+``top_losses.png`` for all).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def last_conv_output(model: Any) -> Any:
+    """The output tensor of the model's last spatial feature map (a Conv2D, or a nested
+    backbone model whose output is a 4-D map); None when there is none."""
+    import keras
+
+    for layer in reversed(model.layers):
+        shape = getattr(layer, "output", None)
+        shape = getattr(shape, "shape", None)
+        if shape is None or len(shape) != 4:
+            continue
+        if isinstance(layer, (keras.layers.Conv2D, keras.Model)):
+            return layer.output
+    return None
+
+
+def gradcam(model: Any, images: np.ndarray, layer: str | None = None) -> np.ndarray | None:
+    """Grad-CAM heatmaps in [0, 1], one per image at the image's size, from ``layer``'s
+    feature maps (default: the last convolutional ones, as in the paper); None for models
+    without convolutional feature maps."""
+    import keras
+    import tensorflow as tf
+
+    features = model.get_layer(layer).output if layer else last_conv_output(model)
+    if features is None:
+        return None
+    probe = keras.Model(model.inputs, [features, model.outputs[0]])
+    x = tf.convert_to_tensor(np.asarray(images, "float32"))
+    with tf.GradientTape() as tape:
+        maps, probs = probe(x, training=False)
+        chosen = tf.gather(probs, tf.argmax(probs, axis=-1), axis=1, batch_dims=1)
+    grads = tape.gradient(chosen, maps)
+    weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
+    cam = tf.nn.relu(tf.reduce_sum(weights * maps, axis=-1))[..., None]
+    cam = tf.image.resize(cam, x.shape[1:3])[..., 0].numpy()
+    peak = cam.reshape(len(cam), -1).max(axis=1).reshape(-1, 1, 1)
+    return cam / np.maximum(peak, 1e-12)
+
+
+def top_losses(model: Any, x: np.ndarray, y: np.ndarray, k: int = 9) -> list[dict[str, Any]]:
+    """The ``k`` samples with the highest cross-entropy: index, loss, true, predicted, prob."""
+    probs = np.asarray(model.predict(x, verbose=0), "float64")
+    y = np.asarray(y).reshape(-1).astype(int)
+    if probs.shape[-1] == 1:  # binary: probability of class 1
+        probs = np.concatenate([1 - probs, probs], axis=-1)
+    losses = -np.log(np.maximum(probs[np.arange(len(y)), y], 1e-12))
+    order = np.argsort(-losses)[:k]
+    return [
+        {
+            "index": int(i),
+            "loss": float(losses[i]),
+            "true": int(y[i]),
+            "predicted": int(probs[i].argmax()),
+            "probability": float(probs[i].max()),
+        }
+        for i in order
+    ]
+
+
+def plot_top_losses(x: np.ndarray, found: list[dict], names: list[str], path: Path,
+                    title: str) -> None:  # fmt: skip
+    """Images (or texts) the model is most wrong about, labelled true / predicted / p."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = 3
+    rows = int(np.ceil(len(found) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.4 * rows), squeeze=False)
+    for ax, item in zip(axes.flat, found):
+        sample = x[item["index"]]
+        label = (
+            f"true {names[item['true']]}, predicted {names[item['predicted']]}\n"
+            f"p={item['probability']:.2f}, loss {item['loss']:.2f}"
+        )
+        if np.asarray(sample).dtype.kind in "OSU":
+            text = sample.decode() if isinstance(sample, bytes) else str(sample)
+            ax.text(0.02, 0.95, text[:200], wrap=True, va="top", fontsize=8)
+        else:
+            _show_image(ax, sample)
+        ax.set_title(label, fontsize=8)
+        ax.axis("off")
+    for ax in list(axes.flat)[len(found) :]:
+        ax.axis("off")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=100)
+    plt.close(fig)
+
+
+def plot_gradcam(images: np.ndarray, heatmaps: np.ndarray, labels: list[str], path: Path,
+                 title: str) -> None:  # fmt: skip
+    """Each image with its Grad-CAM heatmap laid over it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(images)
+    fig, axes = plt.subplots(2, n, figsize=(2.2 * n, 4.6), squeeze=False)
+    for i in range(n):
+        _show_image(axes[0, i], images[i])
+        axes[0, i].set_title(labels[i], fontsize=8)
+        _show_image(axes[1, i], images[i])
+        axes[1, i].imshow(heatmaps[i], cmap="jet", alpha=0.45, vmin=0, vmax=1)
+        for ax in axes[:, i]:
+            ax.axis("off")
+    fig.suptitle(title + "\ntop: input, bottom: Grad-CAM (red: what decided the class)")
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=100)
+    plt.close(fig)
+
+
+def _show_image(ax: Any, image: np.ndarray) -> None:
+    img = np.asarray(image, "float32")
+    img = (img - img.min()) / max(float(img.max() - img.min()), 1e-12)
+    if img.ndim == 3 and img.shape[-1] == 1:
+        ax.imshow(img[..., 0], cmap="gray")
+    else:
+        ax.imshow(img)
+
+
+def write_interpretation(model: Any, test: Any, names: list[str], out: Path,
+                         title: str) -> dict[str, Path]:  # fmt: skip
+    """``top_losses.png`` (and ``gradcam.png`` for convolutional models) for a classifier
+    from up to 500 batched test samples; returns the files written."""
+    from zoo.staging import write_atomic
+
+    xs, ys = [], []
+    for x, y in test:  # the whole split: a cached dataset read in part warns on stderr
+        if sum(len(a) for a in xs) < 500:
+            xs.append(np.asarray(x))
+            ys.append(np.asarray(y))
+    x, y = np.concatenate(xs)[:500], np.concatenate(ys)[:500]
+    files = {"top_losses": out / "top_losses.png"}
+    found = top_losses(model, x, y)
+    write_atomic(files["top_losses"], lambda p: plot_top_losses(x, found, names, p, title))
+    if x.ndim == 4:
+        heat = gradcam(model, x[:8])
+        if heat is not None:
+            predicted = np.asarray(model.predict(x[:8], verbose=0)).argmax(-1)
+            labels = [f"predicted {names[int(k)]}" for k in predicted]
+            files["gradcam"] = out / "gradcam.png"
+            write_atomic(files["gradcam"], lambda p: plot_gradcam(x[:8], heat, labels, p, title))
+    return files
