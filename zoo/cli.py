@@ -213,6 +213,16 @@ def _print_baselines(found: dict[str, Any]) -> None:
         print(f"baseline {name.replace('_', ' ')}: {score} (the model: {margin})")
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    from recipes.check import check
+
+    results = check(args.name, dataset=args.dataset, overrides=_parse_sets(args.set))
+    width = max(len(r.name) for r in results)
+    for r in results:
+        print(f"{'ok  ' if r.passed else 'FAIL'}  {r.name:<{width}}  {r.detail}")
+    return 0 if all(r.passed for r in results) else 1
+
+
 def cmd_lr_find(args: argparse.Namespace) -> int:
     from recipes.lr_find import lr_find
 
@@ -412,8 +422,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``zoo`` parser: one small function adds each command's arguments."""
     p = _Parser(prog="zoo", description="A Keras 3 model zoo: build, train, inspect.")
     sub = p.add_subparsers(dest="command", required=True)
-    for add in (_add_list, _add_info, _add_train, _add_lr_find, _add_tune, _add_evaluate,
-                _add_predict, _add_export, _add_datasets, _add_doctor):  # fmt: skip
+    for add in (_add_list, _add_info, _add_train, _add_lr_find, _add_check, _add_tune,
+                _add_evaluate, _add_predict, _add_export, _add_datasets, _add_doctor):  # fmt: skip
         add(sub)
     return p
 
@@ -478,6 +488,15 @@ def _add_train(sub: Any) -> None:
     )
     s.add_argument("--strategy", choices=KINDS, help="tf.distribute strategy (default: none)")
     s.set_defaults(func=cmd_train)
+
+
+def _add_check(sub: Any) -> None:
+    s = sub.add_parser("check", help="gradient check, overfit one batch, data checks")
+    s.add_argument("name")
+    s.add_argument("--dataset", help="dataset name or path (default: the model's own)")
+    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="builder keyword, e.g. --set units=[256,128]")  # fmt: skip
+    s.set_defaults(func=cmd_check)
 
 
 def _add_lr_find(sub: Any) -> None:
