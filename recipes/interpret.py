@@ -17,36 +17,48 @@ from typing import Any
 import numpy as np
 
 
-def last_conv_output(model: Any) -> Any:
-    """The output tensor of the model's last spatial feature map (a Conv2D, or a nested
-    backbone model whose output is a 4-D map); None when there is none."""
+def last_conv_index(model: Any) -> int | None:
+    """Index in ``model.layers`` of the last layer giving a spatial feature map (a Conv2D, or
+    a nested backbone model whose output is a 4-D map); None when there is none."""
     import keras
 
-    for layer in reversed(model.layers):
-        shape = getattr(layer, "output", None)
-        shape = getattr(shape, "shape", None)
-        if shape is None or len(shape) != 4:
-            continue
-        if isinstance(layer, (keras.layers.Conv2D, keras.Model)):
-            return layer.output
+    for i in range(len(model.layers) - 1, -1, -1):
+        layer = model.layers[i]
+        shape = getattr(getattr(layer, "output", None), "shape", None)
+        if (
+            shape is not None
+            and len(shape) == 4
+            and isinstance(layer, (keras.layers.Conv2D, keras.Model))
+        ):
+            return i
     return None
 
 
 def gradcam(model: Any, images: np.ndarray, layer: str | None = None) -> np.ndarray | None:
     """Grad-CAM heatmaps in [0, 1], one per image at the image's size, from ``layer``'s
     feature maps (default: the last convolutional ones, as in the paper); None for models
-    without convolutional feature maps."""
-    import keras
+    without convolutional feature maps or that are not a chain of layers.
+
+    The model is run layer by layer, so a backbone nested inside a transfer model gives
+    its feature maps too; the run is checked against the model's own output.
+    """
     import tensorflow as tf
 
-    features = model.get_layer(layer).output if layer else last_conv_output(model)
-    if features is None:
+    names = [la.name for la in model.layers]
+    index = names.index(layer) if layer else last_conv_index(model)
+    if index is None or len(model.inputs) != 1:
         return None
-    probe = keras.Model(model.inputs, [features, model.outputs[0]])
     x = tf.convert_to_tensor(np.asarray(images, "float32"))
     with tf.GradientTape() as tape:
-        maps, probs = probe(x, training=False)
-        chosen = tf.gather(probs, tf.argmax(probs, axis=-1), axis=1, batch_dims=1)
+        h, maps = x, None
+        for i, la in enumerate(model.layers[1:], start=1):
+            h = la(h, training=False)
+            if i == index:
+                maps = h
+                tape.watch(maps)
+        chosen = tf.gather(h, tf.argmax(h, axis=-1), axis=1, batch_dims=1)
+    if maps is None or not np.allclose(h, model(x, training=False), atol=1e-4):
+        return None  # not a chain: the layer-by-layer run is not the model
     grads = tape.gradient(chosen, maps)
     weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
     cam = tf.nn.relu(tf.reduce_sum(weights * maps, axis=-1))[..., None]
