@@ -151,10 +151,11 @@ def _show_image(ax: Any, image: np.ndarray) -> None:
         ax.imshow(img)
 
 
-def write_interpretation(model: Any, test: Any, names: list[str], out: Path,
-                         title: str) -> dict[str, Path]:  # fmt: skip
+def write_interpretation(model: Any, test: Any, names: list[str], out: Path, title: str,
+                         image_shape: tuple | None = None) -> dict[str, Path]:  # fmt: skip
     """``top_losses.png`` (and ``gradcam.png`` for convolutional models) for a classifier
-    from up to 500 batched test samples; returns the files written."""
+    from up to 500 batched test samples; ``image_shape`` shows flattened inputs (an MLP's
+    784 values) as the images they are. Returns the files written."""
     from zoo.staging import write_atomic
 
     xs, ys = [], []
@@ -165,7 +166,10 @@ def write_interpretation(model: Any, test: Any, names: list[str], out: Path,
     x, y = np.concatenate(xs)[:500], np.concatenate(ys)[:500]
     files = {"top_losses": out / "top_losses.png"}
     found = top_losses(model, x, y)
-    write_atomic(files["top_losses"], lambda p: plot_top_losses(x, found, names, p, title))
+    shown = x
+    if image_shape and x.ndim == 2 and x.shape[1] == int(np.prod(image_shape)):
+        shown = x.reshape(len(x), *image_shape)
+    write_atomic(files["top_losses"], lambda p: plot_top_losses(shown, found, names, p, title))
     if x.ndim == 4:
         heat = gradcam(model, x[:8])
         if heat is not None:

@@ -343,7 +343,8 @@ def write_artifacts(run: Run, metrics: dict[str, float], evaluation: dict) -> Tr
         from recipes.interpret import write_interpretation
 
         names = evaluation.get("class_names") or []
-        files.update(write_interpretation(model, run.splits.test, names, out, title))
+        shape = tuple(run.raw.info.element_shape)
+        files.update(write_interpretation(model, run.splits.test, names, out, title, shape))
     write_atomic(files["metrics"], lambda p: p.write_text(json.dumps(report, indent=2)))
     shutil.rmtree(run.backup_dir, ignore_errors=True)  # the run is complete: nothing to resume
     return TrainResult(model, history, metrics, out, files, report)

@@ -44,3 +44,10 @@ def test_mnist_cnn_writes_interpretation_and_gradcam_looks_at_the_digit(tmp_path
     # Measured: 29% of the heat on the 17% of pixels that are ink (the last conv maps are
     # 14x14, so the heat sits on and just beside the strokes); chance would be 17%.
     assert on_ink.mean() > 1.4 * ink.mean()
+
+
+def test_flat_image_models_show_their_top_losses_as_images(tmp_path):
+    """mnist_mlp takes 784 values: top_losses.png still shows 28x28 digits; no Grad-CAM."""
+    recipes.train("mnist_mlp", epochs=1, verbose=0, out_dir=tmp_path)
+    assert (tmp_path / "top_losses.png").read_bytes()[:4] == b"\x89PNG"
+    assert not (tmp_path / "gradcam.png").exists()
