@@ -339,7 +339,9 @@ def write_artifacts(run: Run, metrics: dict[str, float], evaluation: dict) -> Tr
     if "confusion_matrix" in evaluation:
         files["confusion"] = out / "confusion_matrix.png"
         write_atomic(files["confusion"], lambda p: plot_confusion_matrix(evaluation, p, title))
-    if entry.task_spec.classifier and run.raw.info.modality == "image":
+    # (not under a tf.distribute strategy: predicting there is a collective of all workers,
+    # and only the chief writes)
+    if entry.task_spec.classifier and run.raw.info.modality == "image" and run.strategy is None:
         from recipes.interpret import write_interpretation
 
         names = evaluation.get("class_names") or []

@@ -90,6 +90,7 @@ def test_train_cli_tiny_run_writes_its_artifacts(tmp_path):
         "history.png",
         "metrics.json",
         "confusion_matrix.png",
+        "top_losses.png",
         "training_log.csv",
         "checkpoints",
     }  # and no backup/: the run finished
