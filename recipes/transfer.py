@@ -97,7 +97,7 @@ def _xy(train: Any) -> dict[str, Any]:
     """``fit`` arguments from a dataset or an ``(x, y)`` tuple of arrays."""
     if isinstance(train, tuple):
         return {"x": train[0], "y": train[1]}
-    return {"x": train}
+    return {"x": train, "shuffle": False}  # a tf.data pipeline shuffles itself
 
 
 def fine_tune(
