@@ -71,6 +71,8 @@ class Run:
     phases: dict[str, Any] = field(default_factory=dict)
     train_seconds: float = 0.0
     baselines: dict[str, Any] = field(default_factory=dict)
+    monitor: bool = False  # gradient and activation health (recipes.monitor)
+    health: dict[str, Any] = field(default_factory=dict)
 
 
 def train(
@@ -95,6 +97,7 @@ def train(
     overrides: dict[str, Any] | None = None,
     strategy: Any = None,
     task: str | None = None,
+    monitor: bool = False,
 ) -> TrainResult:
     """Train registry entry ``name`` with its recipe (``recipes.get(name)``) and any overrides.
 
@@ -105,12 +108,15 @@ def train(
     > 0 adds phase 2 for transfer models. ``task`` (``"classification"`` or
     ``"regression"``) says what a CSV's label column is when the data cannot tell.
     ``learning_rate="auto"`` runs the learning-rate finder first (``recipes.lr_find``)
-    and trains at its suggestion.
+    and trains at its suggestion. ``monitor`` records gradient and activation health
+    (``recipes.monitor``: ``gradients.png``, ``gradient_health`` in ``metrics.json``).
 
     The phases, in order: :func:`plan` (check everything, read the data),
     :func:`build_model`, :func:`prepare_data`, :func:`fit`, :func:`evaluate_run` and
     :func:`write_artifacts`.
     """
+    if monitor:
+        _check_monitor(name)  # before anything is read or written
     if learning_rate == "auto":
         learning_rate = _found_learning_rate(name, dataset, batch_size, overrides, out_dir,
                                              seed, task)  # fmt: skip
@@ -130,7 +136,7 @@ def train(
         changes["augment"] = augment
     run = plan(name, changes, dict(overrides or {}), out_dir=out_dir, resume=resume, seed=seed,
                strategy=strategy, task=task)  # fmt: skip
-    run.tensorboard, run.verbose = tensorboard, verbose
+    run.tensorboard, run.verbose, run.monitor = tensorboard, verbose, monitor
     with _precision(run.recipe.precision):
         build_model(run)
         prepare_data(run)
@@ -263,6 +269,9 @@ def fit(run: Run) -> None:
 
         extra.append(cbs.sample_grid(run.out, images=real_images(splits.val, 8)))
     monitor = task.monitor
+    health = _health_callback(run)
+    if health is not None:
+        extra.append(health)
     weights = _class_weights(run.raw.train, run.raw.info) if recipe.class_weight else None
     common = {"tensorboard": run.tensorboard, "backup_dir": run.backup_dir,
               "backup_read_only": not run.chief}  # fmt: skip
@@ -279,6 +288,8 @@ def fit(run: Run) -> None:
         verbose=run.verbose,
     )
     _check_finite(model, run.out)
+    if health is not None:
+        run.health = health.report()
     run.phases = {"phase1_epochs": recipe.epochs}
     if recipe.fine_tune_layers:
         tuned = continue_fine_tuning(
@@ -291,6 +302,29 @@ def fit(run: Run) -> None:
         _check_finite(model, run.out)
         run.phases.update(fine_tune_lr=tuned.fine_tune_lr, unfrozen_layers=len(tuned.unfrozen))
     run.train_seconds = time.perf_counter() - start
+
+
+def _check_monitor(name: str) -> None:
+    from zoo.tasks import GENERATE
+
+    if zoo.get_entry(name).task_spec.learns_from == GENERATE:
+        raise InvalidArgumentError(
+            f"--monitor needs a compiled loss; {name} trains with its own adversarial or "
+            "denoising step. Drop --monitor."
+        )
+
+
+def _health_callback(run: Run) -> Any:
+    """The gradient-health callback when asked for and meaningful: a model with a compiled
+    loss (not the GANs' and diffusion's own train steps), trained without a strategy."""
+    from recipes.monitor import health_callback
+
+    if not run.monitor or run.strategy is not None:
+        return None
+    first = None
+    for batch in run.splits.val:  # the whole split: a cached dataset read in part warns
+        first = batch if first is None else first
+    return health_callback(run.out, first, tensorboard=run.tensorboard)
 
 
 def evaluate_run(run: Run) -> tuple[dict[str, float], dict[str, Any]]:
@@ -347,6 +381,8 @@ def write_artifacts(run: Run, metrics: dict[str, float], evaluation: dict) -> Tr
         names = evaluation.get("class_names") or []
         shape = tuple(run.raw.info.element_shape)
         files.update(write_interpretation(model, run.splits.test, names, out, title, shape))
+    if (out / "gradients.png").exists() and run.health:
+        files["gradients"] = out / "gradients.png"
     write_atomic(files["metrics"], lambda p: p.write_text(json.dumps(report, indent=2)))
     shutil.rmtree(run.backup_dir, ignore_errors=True)  # the run is complete: nothing to resume
     return TrainResult(model, history, metrics, out, files, report)
@@ -379,6 +415,7 @@ def _report(run: Run, history: dict, metrics: dict, evaluation: dict) -> dict[st
         "metrics": metrics,
         "evaluation": evaluation,
         "baselines": run.baselines,
+        **({"gradient_health": run.health} if run.health else {}),
         "versions": library_versions(),
     }
 

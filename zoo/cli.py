@@ -190,6 +190,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         verbose=args.verbose,
         strategy=args.strategy,
         task=args.task,
+        monitor=args.monitor,
     )
     print()
     for k, v in result.metrics.items():
@@ -467,6 +468,11 @@ def _add_train(sub: Any) -> None:
         "--resume", action="store_true", help="continue a killed run from its last epoch backup"
     )
     s.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs")
+    s.add_argument(
+        "--monitor",
+        action="store_true",
+        help="gradient norms, dead ReLUs, saturation per layer: gradients.png, warnings",
+    )
     s.add_argument(
         "--augment",
         default="default",
