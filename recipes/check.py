@@ -19,9 +19,11 @@ from typing import Any
 import numpy as np
 
 #: Relative error above which a layer's gradient is called wrong. A wrong gradient (a
-#: flipped sign, a missing term) errs by 1e-1 to 1; float64 LSTM cells on TensorFlow's CPU
-#: kernels measured up to 1.1e-4 and everything else below 5e-5, so the line sits at 1e-3.
-GRADIENT_TOLERANCE = 1e-3
+#: flipped sign, a missing term) errs by 1e-1 to 1 (the planted test measures ~1). Right
+#: gradients measured up to 1.1e-4 (float64 LSTM cells on TensorFlow's CPU kernels) and
+#: 1.2e-3 (the ReLU head of a random-weight EfficientNetB0, whose kinks every step
+#: crossed), so the line sits at 1e-2, where CS231n's notes put "probably wrong".
+GRADIENT_TOLERANCE = 1e-2
 #: The one-batch loss must fall below this fraction of where it started ...
 OVERFIT_FRACTION = 0.05
 #: ... within this many steps.
