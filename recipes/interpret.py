@@ -156,14 +156,10 @@ def write_interpretation(model: Any, test: Any, names: list[str], out: Path, tit
     """``top_losses.png`` (and ``gradcam.png`` for convolutional models) for a classifier
     from up to 500 batched test samples; ``image_shape`` shows flattened inputs (an MLP's
     784 values) as the images they are. Returns the files written."""
+    from zoo.data.core import head
     from zoo.staging import write_atomic
 
-    xs, ys = [], []
-    for x, y in test:  # the whole split: a cached dataset read in part warns on stderr
-        if sum(len(a) for a in xs) < 500:
-            xs.append(np.asarray(x))
-            ys.append(np.asarray(y))
-    x, y = np.concatenate(xs)[:500], np.concatenate(ys)[:500]
+    x, y = head(test, 500)
     files = {"top_losses": out / "top_losses.png"}
     found = top_losses(model, x, y)
     shown = x

@@ -62,13 +62,9 @@ def fid(extractor: Any, generated: np.ndarray, real: np.ndarray) -> float:
 
 def real_images(dataset: Any, n: int) -> np.ndarray:
     """Up to ``n`` images from a batched ``(x, y)`` dataset."""
-    out, count = [], 0
-    for x, _ in dataset:
-        out.append(np.asarray(x))
-        count += len(out[-1])
-        if count >= n:
-            break
-    return np.concatenate(out)[:n]
+    from zoo.data.core import head
+
+    return head(dataset, n)[0]
 
 
 def generative_report(model: Any, task: str, test: Any, dataset: str, n: int = 300) -> dict:

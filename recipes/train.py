@@ -321,10 +321,10 @@ def _health_callback(run: Run) -> Any:
 
     if not run.monitor or run.strategy is not None:
         return None
-    first = None
-    for batch in run.splits.val:  # the whole split: a cached dataset read in part warns
-        first = batch if first is None else first
-    return health_callback(run.out, first, tensorboard=run.tensorboard)
+    from zoo.data.core import head
+
+    batch = head(run.splits.val, run.recipe.batch_size)  # one fixed validation batch
+    return health_callback(run.out, batch, tensorboard=run.tensorboard)
 
 
 def evaluate_run(run: Run) -> tuple[dict[str, float], dict[str, Any]]:

@@ -16,6 +16,7 @@ from typing import Any
 from recipes.augment import AUGMENTATIONS
 from recipes.recipe import PRECISIONS
 from recipes.schedules import SCHEDULES
+from zoo.data.files import CSV_TASKS
 from zoo.distribute import KINDS
 from zoo.registry import QUANTIZATIONS
 from zoo.tuning import TUNERS
@@ -115,10 +116,12 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_info(args: argparse.Namespace) -> int:
     import zoo
 
-    card = zoo.info(args.name, size=True)
     if args.summary:
-        _print_summary(args.name)
+        from zoo.sizes import default_model
+
+        default_model(args.name).summary()
         return 0
+    card = zoo.info(args.name, size=True)
     if args.json:
         print(json.dumps(card, indent=2))
         return 0
@@ -156,14 +159,6 @@ def _size_text(card: dict[str, Any]) -> str:
     if card.get("flops_uncounted_layers"):
         text += f"; not counted: {', '.join(card['flops_uncounted_layers'])}"
     return text
-
-
-def _print_summary(name: str) -> None:
-    """Keras' layer-by-layer summary of the model at its default keywords."""
-    import zoo
-
-    overrides = {"weights": None} if "weights" in zoo.get_entry(name).defaults() else {}
-    zoo.build(name, compile=False, **overrides).summary()
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -407,8 +402,12 @@ def _run_arguments(s: argparse.ArgumentParser, *, set_help: str) -> None:
     )
     s.add_argument("--batch-size", type=_int_at_least(1, "--batch-size"))
     s.add_argument("--seed", type=_seed_type(), default=0, help="0 to 2**32-1")
-    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=set_help)
+    _set_argument(s, set_help)
     s.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
+
+
+def _set_argument(s: argparse.ArgumentParser, help: str) -> None:  # noqa: A002
+    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=help)
 
 
 def _trust_argument(s: argparse.ArgumentParser) -> None:
@@ -453,7 +452,7 @@ def _add_train(sub: Any) -> None:
     )
     s.add_argument(
         "--task",
-        choices=("classification", "regression"),
+        choices=CSV_TASKS,
         help="what a CSV's label column is, when many distinct whole numbers leave it open",
     )
     s.add_argument("--out", help="output folder (default: saved_models/NAME)")
@@ -500,8 +499,7 @@ def _add_check(sub: Any) -> None:
     s = sub.add_parser("check", help="gradient check, overfit one batch, data checks")
     s.add_argument("name")
     s.add_argument("--dataset", help="dataset name or path (default: the model's own)")
-    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="builder keyword, e.g. --set units=[256,128]")  # fmt: skip
+    _set_argument(s, "builder keyword, e.g. --set units=[256,128]")
     s.set_defaults(func=cmd_check)
 
 
@@ -511,10 +509,8 @@ def _add_lr_find(sub: Any) -> None:
     s.add_argument("--dataset", help="dataset name or path (default: the model's own)")
     s.add_argument("--batch-size", type=_int_at_least(1, "--batch-size"))
     s.add_argument("--seed", type=_seed_type(), default=0, help="0 to 2**32-1")
-    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="builder keyword, e.g. --set units=[256,128]")  # fmt: skip
-    s.add_argument("--task", choices=("classification", "regression"),
-                   help="what a CSV's label column is")  # fmt: skip
+    _set_argument(s, "builder keyword, e.g. --set units=[256,128]")
+    s.add_argument("--task", choices=CSV_TASKS, help="what a CSV's label column is")
     s.add_argument("--out", help="folder for lr_find.png and .json (default: saved_models/NAME)")
     s.set_defaults(func=cmd_lr_find)
 

@@ -80,9 +80,8 @@ def _load_model(
             )
     from zoo.loading import load_trained
 
-    return load_trained(
-        model_or_path, trusted=trusted
-    )  # a registered name -> saved_models/NAME/model.keras
+    # a registered name -> saved_models/NAME/model.keras
+    return load_trained(model_or_path, trusted=trusted)
 
 
 def _input_specs(model: Any) -> list[dict[str, Any]]:
@@ -566,11 +565,12 @@ def _produce(model, name, staging, formats, variants, rep, int8_io, xs, ys, refe
         artifacts["saved_model"] = path
         figures["saved_model"] = parity(reference, _run(_run_saved_model, path, model, xs), ys)
     if variants:
-        tflite = _tflite_artifacts(model, name, staging, variants, rep, int8_io, artifacts)
+        static = _needs_static_batch(model)
+        tflite = _tflite_artifacts(model, name, staging, variants, rep, int8_io, artifacts, static)
         for key, path in tflite.items():
             artifacts[key] = path
             figures[key] = parity(reference, _run(_run_tflite, path, model, xs), ys)
-            figures[key]["batch"] = 1 if _needs_static_batch(model) else "dynamic"
+            figures[key]["batch"] = 1 if static else "dynamic"
     if "onnx" in formats:
         path = staging / f"{name}.onnx"
         try:
@@ -590,11 +590,11 @@ def _produce(model, name, staging, formats, variants, rep, int8_io, xs, ys, refe
     return artifacts, figures
 
 
-def _tflite_artifacts(model, name, staging, variants, rep, int8_io, artifacts) -> dict:
-    """Convert every TFLite variant in the child process; returns key -> file."""
+def _tflite_artifacts(model, name, staging, variants, rep, int8_io, artifacts, static) -> dict:
+    """Convert every TFLite variant in the child process (from a batch-1 SavedModel when
+    ``static``); returns key -> file."""
     import keras
 
-    static = _needs_static_batch(model)
     src = artifacts.get("saved_model")  # the serving SavedModel converts as it is ...
     if static or src is None:  # ... unless the RNN loops need a static batch
         src = staging / "tflite_source"

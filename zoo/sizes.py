@@ -164,16 +164,23 @@ def parameters(model: Any) -> dict[str, int]:
     return {"trainable": trainable, "non_trainable": frozen, "total": trainable + frozen}
 
 
+def default_model(name: str) -> Any:
+    """Entry ``name`` built bare at its default keywords, without pretrained weights (a
+    model's size and layers do not depend on them, and they may not be on this machine)."""
+    import zoo
+
+    overrides = {"weights": None} if "weights" in zoo.get_entry(name).defaults() else {}
+    return zoo.build(name, compile=False, **overrides)
+
+
 @functools.cache
 def entry_size(name: str) -> dict[str, Any]:
     """Card keys ``params`` and ``flops`` of a registered entry at its default keywords
     (pretrained weights are not loaded: sizes do not depend on them)."""
     import zoo
 
-    entry = zoo.get_entry(name)
-    overrides = {"weights": None} if "weights" in entry.defaults() else {}
     try:
-        model = zoo.build(name, compile=False, **overrides)
+        model = default_model(name)
     except zoo.ZooError as exc:  # e.g. a checkpoint that is not on this machine
         return {"params": None, "flops": None, "size_note": str(exc).split(". ")[0]}
     flops, uncounted = count_flops(model)

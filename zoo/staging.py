@@ -44,21 +44,15 @@ def staging_folder(folder: Path) -> Path:
     return staging
 
 
-def clean_stale(folder: Path) -> list[Path]:
-    """Remove the staged parts whose writer process is gone; returns what was removed."""
-    removed = []
-    staging = folder / STAGING
-    if not staging.is_dir():
-        return removed
-    for part in staging.iterdir():
+def clean_stale(folder: Path) -> None:
+    """Remove the staged parts whose writer process is gone."""
+    for part in (folder / STAGING).iterdir():
         if _writer_alive(part.name):
             continue
         if part.is_dir():
             shutil.rmtree(part, ignore_errors=True)
         else:
             part.unlink(missing_ok=True)
-        removed.append(part)
-    return removed
 
 
 def _writer_alive(name: str) -> bool:
@@ -109,12 +103,6 @@ def _remove_if_empty(staging: Path) -> None:
         staging.rmdir()
     except OSError:
         pass  # another writer's part is there, or it is already gone
-
-
-def commit_dir(source: Path, target: Path) -> None:
-    """Move a complete staged folder to ``target`` (fails if ``target`` exists)."""
-    os.rename(source, target)
-    _remove_if_empty(source.parent)
 
 
 def check_output_folder(path: Path, flag: str = "out_dir") -> None:

@@ -13,7 +13,7 @@ none of them branches on task names. Families register the tasks they bring
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -48,7 +48,6 @@ class Task:
     #: (model, n, rng) -> targets for a random test batch
     example_targets: Callable[[Any, int, Any], Any] | None = None
     text_only: bool = False  # trains on text datasets only (its own tokenization)
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def compile_config(self) -> dict[str, Any]:
         cfg = dict(self.compile_defaults)

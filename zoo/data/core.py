@@ -263,6 +263,21 @@ def _fitter(info: DatasetInfo, input_shape: Sequence[int | None] | None) -> Call
     )
 
 
+def head(dataset: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``n`` examples of a batched ``(x, y)`` dataset, as arrays.
+
+    The whole dataset is read: a cached ``tf.data`` pipeline that is read in part drops
+    what it cached and says so on stderr.
+    """
+    xs: list[np.ndarray] = []
+    ys: list[np.ndarray] = []
+    for x, y in dataset:
+        if sum(len(a) for a in xs) < n:
+            xs.append(np.asarray(x))
+            ys.append(np.asarray(y))
+    return np.concatenate(xs)[:n], np.concatenate(ys)[:n]
+
+
 def split_arrays(
     x: np.ndarray,
     y: np.ndarray,

@@ -129,6 +129,8 @@ def load_image_folder(
 # --------------------------------------------------------------------------- CSV
 
 
+#: What ``task=`` (``--task``) may say a CSV's label column is.
+CSV_TASKS = ("classification", "regression")
 MISSING = {"", "nan", "na", "n/a", "null", "none", "?", "-"}
 DELIMITERS = ",;\t|"
 #: More distinct whole-number labels than this, with fewer than ``MIN_PER_CLASS`` rows
@@ -290,10 +292,8 @@ def load_csv(
     ``task`` (``"classification"`` or ``"regression"``) settles what the label is when
     it cannot be told from the data (many distinct whole numbers).
     """
-    if task not in (None, "classification", "binary", "regression"):
-        raise DataFormatError(
-            f"task must be 'classification' or 'regression' for a CSV, got {task!r}."
-        )
+    if task is not None and task not in (*CSV_TASKS, "binary"):
+        raise DataFormatError(f"task must be one of {CSV_TASKS} for a CSV, got {task!r}.")
     header, rows = _read_rows(path, label_column)
     if len(rows) < 10:
         raise DataFormatError(f"{path}: only {len(rows)} data rows; at least 10 are needed.")
