@@ -332,6 +332,21 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import logging
+
+    from zoo.serving import ServeOptions, serve
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("zoo.serve").setLevel(logging.INFO)  # loads, swaps, stops
+    options = ServeOptions(host=args.host, rest_port=args.rest_port, grpc_port=args.grpc_port,
+                           max_batch_size=args.max_batch_size,
+                           batch_timeout_ms=args.batch_timeout_ms, poll_seconds=args.poll_seconds,
+                           max_body_mb=args.max_body_mb)  # fmt: skip
+    serve(args.models, options)
+    return 0
+
+
 def cmd_datasets(args: argparse.Namespace) -> int:
     import zoo
 
@@ -423,7 +438,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="zoo", description="A Keras 3 model zoo: build, train, inspect.")
     sub = p.add_subparsers(dest="command", required=True)
     for add in (_add_list, _add_info, _add_train, _add_lr_find, _add_check, _add_tune,
-                _add_evaluate, _add_predict, _add_export, _add_datasets, _add_doctor):  # fmt: skip
+                _add_evaluate, _add_predict, _add_export, _add_serve, _add_datasets,
+                _add_doctor):  # fmt: skip
         add(sub)
     return p
 
@@ -565,6 +581,46 @@ def _add_export(sub: Any) -> None:
     s.add_argument("--name", help="artifact name (default: the model's)")
     _trust_argument(s)
     s.set_defaults(func=cmd_export)
+
+
+def _add_serve(sub: Any) -> None:
+    s = sub.add_parser(
+        "serve", help="serve exported models: TF Serving's REST and gRPC APIs, and a page"
+    )
+    s.add_argument(
+        "models",
+        nargs="+",
+        metavar="NAME|DIR",
+        help="a model exported with zoo export (saved_models/NAME/) or an export folder",
+    )
+    s.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    s.add_argument("--rest-port", type=int, default=8501, help="REST and page port (0: any free)")
+    s.add_argument("--grpc-port", type=int, default=8500, help="gRPC port (0: any free)")
+    s.add_argument(
+        "--max-batch-size",
+        type=_int_at_least(1, "--max-batch-size"),
+        default=32,
+        help="dynamic batching: most instances per batch (default: 32)",
+    )
+    s.add_argument(
+        "--batch-timeout-ms",
+        type=float,
+        default=1.0,
+        help="dynamic batching: how long a batch waits to fill (default: 1)",
+    )
+    s.add_argument(
+        "--poll-seconds",
+        type=float,
+        default=1.0,
+        help="how often to look for new versions (0: never; default: 1)",
+    )
+    s.add_argument(
+        "--max-body-mb",
+        type=float,
+        default=16.0,
+        help="largest request body or gRPC message, MB (default: 16)",
+    )
+    s.set_defaults(func=cmd_serve)
 
 
 def _add_datasets(sub: Any) -> None:

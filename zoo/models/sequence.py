@@ -461,29 +461,17 @@ class CharLanguageModel(keras.Model):
         """``length`` new characters after ``prompt``, sampled at ``temperature`` (0: greedy)."""
         import numpy as np
 
-        from zoo.text import decode, encode
+        from zoo.text import context_window, decode, encode, next_id
 
         if length < 0 or temperature < 0:
             raise ValueError("length and temperature must be >= 0.")
         rng = np.random.default_rng(seed)
-        window = self.config["sequence_length"]
         ids = list(encode(prompt))
         out = []
         for _ in range(length):
-            ctx = ids[-window:]
-            x = np.zeros((1, window), "int32")
-            if ctx:
-                x[0, -len(ctx) :] = ctx  # left-pad so the last position is the newest char
-            probs = np.asarray(self(x, training=False))[0, -1].astype("float64")
-            probs[0] = 0.0  # never emit padding
-            if temperature == 0:
-                nxt = int(np.argmax(probs))
-            else:
-                logits = np.log(np.maximum(probs, 1e-12)) / temperature
-                p = np.exp(logits - logits.max())
-                nxt = int(rng.choice(len(p), p=p / p.sum()))
-            ids.append(nxt)
-            out.append(nxt)
+            x = context_window(ids, self.config["sequence_length"])
+            ids.append(next_id(np.asarray(self(x, training=False))[0, -1], temperature, rng))
+            out.append(ids[-1])
         return decode(out)
 
 
