@@ -127,7 +127,9 @@ class ServedModel:
         """The live version, if ``version`` is None or names it; else TF Serving's 404."""
         live = self.live
         if live is None or (version is not None and version != live.version):
-            what = f"Specific({self.name}, {version})" if version else f"Latest({self.name})"
+            what = f"Specific({self.name}, {version})"
+            if version is None:
+                what = f"Latest({self.name})"
             raise not_found(f"Servable not found for request: {what}")
         return live
 
