@@ -194,5 +194,9 @@ class ModelSet:
                    "available": live is not None}  # fmt: skip
             if live is not None:
                 row.update(live.adapters.describe())
+                b = live.batcher
+                row["batching"] = {"batches": b.batches, "instances": b.instances,
+                                   "max_batch_size": b.max_batch_size,
+                                   "timeout_ms": b.timeout * 1000}  # fmt: skip
             rows.append(row)
         return rows

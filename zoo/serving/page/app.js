@@ -86,7 +86,8 @@ function digitWidget(model, box, out) {
   });
   const clearButton = el("button", { id: "clear", text: "Clear" });
   clearButton.addEventListener("click", () => { clear(); out.replaceChildren(); });
-  box.append(el("p", { text: "Draw a digit, then press Predict." }), canvas, el("br"), predict, clearButton);
+  box.append(el("p", { text: "Draw a digit, then press Predict." }), canvas, el("br"), predict,
+    clearButton, el("p", { class: "muted", text: "What the model sees:" }), small);
 }
 
 function imageWidget(model, box, out) {
