@@ -493,7 +493,43 @@ def render(results: dict[str, Any]) -> str:
         lines.append(markdown_table(["model", "data", "pipeline samples/s",
                                      "training samples/s", "headroom"], rows))  # fmt: skip
         lines += [""]
+    if "serving" in results:
+        lines += render_serving(results["serving"])
     return "\n".join(lines)
+
+
+def render_serving(section: dict[str, Any]) -> list[str]:
+    from benchmarks.serving import speedups
+
+    lines = [
+        "## Serving",
+        "",
+        f"Requests/s and latency for {section['seconds']:.0f} s per cell: `zoo serve` "
+        "(REST and gRPC, dynamic batching) against the tutorial's FastAPI endpoint calling "
+        "`model.predict` per request. One instance per request, every client on its own "
+        "keep-alive connection; clients and server share the machine's cores. Target at 32 "
+        "clients: at least 5x the baseline's throughput, with a p99 below the baseline's.",
+        "",
+        f"Measured {section['date']} on {section['machine']['cpu']}, "
+        f"{section['machine']['cores']} cores.",
+        "",
+    ]
+    rows = [[r["model"], r["clients"], r["system"], f"{r['requests_per_s']:,.0f}",
+             f"{r['p50_ms']:.1f}", f"{r['p99_ms']:.1f}", r["failures"]]
+            for r in section["rows"]]  # fmt: skip
+    lines.append(markdown_table(["model", "clients", "server", "requests/s", "p50 ms",
+                                 "p99 ms", "failed"], rows))  # fmt: skip
+    lines += ["", "Against the baseline:", ""]
+    rows = []
+    for r in speedups(section):
+        target = 5.0 if r["clients"] == 32 else None
+        rows.append([r["model"], r["clients"], _fmt_ratio(r["zoo REST"], target),
+                     "yes" if r["zoo REST p99 below"] else "no",
+                     _fmt_ratio(r["zoo gRPC"], target),
+                     "yes" if r["zoo gRPC p99 below"] else "no"])  # fmt: skip
+    lines.append(markdown_table(["model", "clients", "REST throughput", "REST p99 lower",
+                                 "gRPC throughput", "gRPC p99 lower"], rows))  # fmt: skip
+    return lines + [""]
 
 
 def headline(results: dict[str, Any]) -> str:
@@ -534,7 +570,7 @@ def update_readme(text: str, readme: Path = ROOT / "README.md") -> None:
     readme.write_text(f"{head}{start}\n{text}\n{end}{tail}")
 
 
-SECTIONS = ("throughput", "accuracy", "export", "pipeline")
+SECTIONS = ("throughput", "accuracy", "export", "pipeline", "serving")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -598,6 +634,11 @@ def main(argv: list[str] | None = None) -> int:
             r["model"]: r["zoo"]["median"] for r in results.get("throughput", {}).get("rows", [])
         }
         results["pipeline"] = pipeline_section(args.quick, consumption, log)
+    if "serving" in only:
+        from benchmarks.serving import serving_section
+
+        log("serving")
+        results["serving"] = serving_section(args.quick, log)
     save()
     if not args.no_readme and not args.quick:
         update_readme(headline(results))

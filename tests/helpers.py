@@ -64,3 +64,8 @@ def training_batch(entry, model, n: int = 4, seed: int = 0):
 
 def sample_targets(entry: zoo.registry.Entry, model, n: int = 4, seed: int = 0) -> np.ndarray:
     return entry.task_spec.example_targets(model, n, np.random.default_rng(seed))
+
+
+def mnist_pixels(n: int, seed: int = 0) -> np.ndarray:
+    """``n`` random flattened 28 x 28 images in [0, 1], as ``mnist_mlp`` takes them."""
+    return np.random.default_rng(seed).uniform(0, 1, (n, 784)).astype("float32")

@@ -133,3 +133,37 @@ def test_quick_run_measures_and_writes_results(tmp_path):
 def test_unknown_section_is_refused():
     with pytest.raises(SystemExit):
         run.main(["--only", "speed"])
+
+
+def test_serving_load_counts_every_request_and_failure():
+    from benchmarks.serving import run_load
+
+    calls = []
+
+    def make():
+        def send():
+            calls.append(1)
+            if len(calls) % 4 == 0:
+                raise RuntimeError("HTTP 500")
+
+        return send
+
+    result = run_load(make, clients=3, seconds=0.3)
+    assert result["requests"] + result["failures"] == len(calls)
+    assert result["failures"] == len(calls) // 4 and "HTTP 500" in result["first_failure"]
+    assert result["p50_ms"] <= result["p99_ms"]
+
+
+def test_serving_report_compares_each_server_with_the_baseline():
+    rows = []
+    for clients, base in ((1, 30.0), (32, 40.0)):
+        for system, rate, p99 in (("zoo REST", 10 * base, 5.0), ("zoo gRPC", 4 * base, 50.0),
+                                  ("FastAPI + predict", base, 20.0)):  # fmt: skip
+            measured = {"requests_per_s": rate, "p50_ms": 1.0, "p99_ms": p99, "failures": 0}
+            rows.append({"model": "mnist_mlp", "clients": clients, "system": system, **measured})
+    section = {"seconds": 8, "rows": rows, "date": "2026-11-25 17:00 UTC",
+               "machine": {"cpu": "AMD EPYC", "cores": "2"}}  # fmt: skip
+    text = "\n".join(run.render_serving(section))
+    assert "AMD EPYC" in text
+    line = next(ln for ln in text.splitlines() if ln.startswith("| mnist_mlp | 32 | 10.00x"))
+    assert line.split("|")[2:7] == [" 32 ", " 10.00x ✅ ", " yes ", " 4.00x ❌ ", " no "]

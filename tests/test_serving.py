@@ -14,8 +14,8 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import mnist_pixels
 from PIL import Image
-from serve_helpers import ServerProcess, mnist_pixels
 from tensorflow_serving.apis import (
     get_model_status_pb2,
     model_service_pb2_grpc,
@@ -27,6 +27,7 @@ import zoo
 from zoo.cli import main as cli
 from zoo.data.vocab import save_vectorizer
 from zoo.exporting import export
+from zoo.serving.process import ServerProcess
 
 CIFAR = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 TEXTS = ["a great film", "a bad film", "great acting", "bad plot and bad acting", "loved it"]
@@ -282,3 +283,12 @@ def test_unknown_model_name_is_a_clear_cli_error(tmp_path, capsys):
     assert cli(["serve", "no_such_export"]) == 2
     err = capsys.readouterr().err
     assert "no_such_export" in err and "zoo export" in err and "Traceback" not in err
+
+
+def test_python_serve_rejects_unknown_options_and_bad_values():
+    with pytest.raises(zoo.InvalidArgumentError, match="rest_prot"):
+        zoo.serve("mnist_mlp", rest_prot=1)
+    with pytest.raises(zoo.InvalidArgumentError, match="rest_port"):
+        zoo.serve("mnist_mlp", rest_port=70000)
+    with pytest.raises(zoo.InvalidArgumentError, match="max_batch_size"):
+        zoo.serve("mnist_mlp", max_batch_size=0)

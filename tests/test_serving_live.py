@@ -14,11 +14,12 @@ from urllib.parse import urlparse
 import keras
 import numpy as np
 import pytest
+from helpers import mnist_pixels
 from PIL import Image
-from serve_helpers import ServerProcess, mnist_pixels
 
 import zoo
 from zoo.exporting import export
+from zoo.serving.process import ServerProcess
 
 pytestmark = pytest.mark.slow
 

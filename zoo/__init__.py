@@ -34,6 +34,28 @@ from zoo.tuning import hypermodel, tune  # noqa: E402
 
 __version__ = "0.1.0"
 
+
+def serve(models: str | list[str], **options) -> None:
+    """Serve exported models as ``zoo serve`` does, until SIGTERM or Ctrl-C.
+
+    ``models``: names (``saved_models/NAME/``) or export folders; ``options``: the
+    fields of :class:`zoo.serving.ServeOptions` (``rest_port=8501``, ``grpc_port``,
+    ``host``, ``max_batch_size``, ``batch_timeout_ms``, ``poll_seconds``, ...).
+    """
+    import dataclasses
+
+    from zoo.serving import ServeOptions
+    from zoo.serving import serve as _serve
+
+    known = {f.name for f in dataclasses.fields(ServeOptions)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise InvalidArgumentError(
+            f"unknown serve option(s) {unknown}; choose from {sorted(known)}"
+        )
+    _serve([models] if isinstance(models, str) else list(models), ServeOptions(**options))
+
+
 __all__ = [
     "DataFormatError",
     "DatasetUnavailableError",
@@ -55,6 +77,7 @@ __all__ = [
     "info",
     "list_models",
     "register",
+    "serve",
     "tasks",
     "tune",
 ]

@@ -69,7 +69,7 @@ class Adapters:
                         f"{MAX_IMAGE_PIXELS} pixels. Send a smaller image."
                     )
                 pixels = np.asarray(im.convert("L" if t.channels == 1 else "RGB"), "float32")
-        except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError) as exc:
             raise bad_request(f"b64 value is not a readable image (JPEG, PNG, ...): {exc}") from exc
         if pixels.ndim == 2:
             pixels = pixels[..., None]

@@ -184,7 +184,8 @@ def top_k(probabilities: np.ndarray, labels: list[str] | None, k: Any) -> list[l
         raise bad_request("top_k is for classifiers (one probability per class)")
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise bad_request(f"top_k must be a whole number >= 1, got {k!r}")
-    names = labels or [str(i) for i in range(probabilities.shape[1])]
+    names = labels if labels and len(labels) == probabilities.shape[1] else None
+    names = names or [str(i) for i in range(probabilities.shape[1])]
     order = np.argsort(-probabilities, axis=1)[:, :k]
     return [
         [{"label": names[j], "probability": float(p[j])} for j in idx]

@@ -1,4 +1,5 @@
-"""A real ``zoo serve`` process on 127.0.0.1 for tests: started, waited for, stopped."""
+"""``zoo serve`` as a child process: started on free ports, waited for until ``ready``,
+stopped with SIGTERM. For tests, benchmarks and notebooks that need a real server."""
 
 from __future__ import annotations
 
@@ -11,14 +12,13 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
-
 #: The most seconds a server may take to load its models and print ``ready``.
 START_TIMEOUT = 180
 
 
 class ServerProcess:
-    """``zoo serve ARGS`` on free ports; ``rest`` is its base URL, ``grpc`` its address."""
+    """``zoo serve ARGS`` on free ports; ``rest`` is its base URL, ``grpc`` its address,
+    ``stdout`` the lines it printed up to ``ready``; its stderr goes to ``log``."""
 
     def __init__(self, args: list[str], cwd: Path, log: Path):
         command = [sys.executable, "-m", "zoo.cli", "serve", *args]
@@ -54,7 +54,7 @@ class ServerProcess:
             elif line == "ready":
                 return rest, grpc
         self.stop()
-        raise AssertionError(f"zoo serve did not get ready: {self.log.read_text()[-3000:]}")
+        raise RuntimeError(f"zoo serve did not get ready: {self.log.read_text()[-3000:]}")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
         """Signal the server and wait for it; kill it if it does not stop in time."""
@@ -67,7 +67,3 @@ class ServerProcess:
                 self.proc.wait(10)
         self._stderr.close()
         return self.proc.returncode
-
-
-def mnist_pixels(n: int, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).uniform(0, 1, (n, 784)).astype("float32")
