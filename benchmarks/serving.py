@@ -91,7 +91,9 @@ def rest_sender(base: str, path: str, body: bytes) -> Callable[[], Callable[[], 
     return make
 
 
-def grpc_sender(address: str, model: str, x: np.ndarray) -> Callable[[], Callable[[], None]]:
+def grpc_sender(
+    address: str, model: str, input_name: str, x: np.ndarray
+) -> Callable[[], Callable[[], None]]:
     import grpc
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
@@ -99,7 +101,7 @@ def grpc_sender(address: str, model: str, x: np.ndarray) -> Callable[[], Callabl
     stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(address))
     request = predict_pb2.PredictRequest()
     request.model_spec.name = model
-    request.inputs["pixels"].CopyFrom(tf.make_tensor_proto(x))
+    request.inputs[input_name].CopyFrom(tf.make_tensor_proto(x))
 
     def make() -> Callable[[], None]:
         return lambda: stub.Predict(request, timeout=60)
@@ -181,7 +183,7 @@ def _measure_model(name: str, seconds: float, log) -> list[dict[str, Any]]:
         baseline = Baseline(model_file, _free_port(), folder / "baseline.log")
         senders = {
             "zoo REST": rest_sender(server.rest, f"/v1/models/{name}:predict", body),
-            "zoo gRPC": grpc_sender(server.grpc, name, x),
+            "zoo gRPC": grpc_sender(server.grpc, name, _input_name(export_dir), x),
             "FastAPI + predict": rest_sender(baseline.base, "/predict", body),
         }
         try:
@@ -192,11 +194,20 @@ def _measure_model(name: str, seconds: float, log) -> list[dict[str, Any]]:
                     result = run_load(senders[system], clients, seconds)
                     rate, p99 = result["requests_per_s"], result["p99_ms"]
                     log(f"  {name} {clients:>2} clients {system}: {rate:.0f}/s, p99 {p99:.1f} ms")
+                    if result["failures"]:
+                        log(f"    {result['failures']} failed: {result['first_failure']}")
                     rows.append({"model": name, "clients": clients, "system": system, **result})
         finally:
             server.stop()
             baseline.stop()
     return rows
+
+
+def _input_name(export_dir: Path) -> str:
+    from zoo.serving.versions import SERVING_DEFAULT, read_signatures
+
+    (name,) = read_signatures(export_dir / "1")[SERVING_DEFAULT].inputs
+    return name
 
 
 def _rotated(items: tuple[str, ...], k: int) -> tuple[str, ...]:
