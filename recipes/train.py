@@ -187,7 +187,8 @@ def plan(name: str, changes: dict[str, Any], overrides: dict[str, Any], *, out_d
     }
     zoo.registry.validate_overrides(entry, overrides)  # a misspelled keyword fails here
     keras.utils.set_random_seed(seed)
-    raw = zoo.data.load_raw(recipe.dataset, seed=seed, **_data_options(entry, recipe, task))
+    options = _data_options(entry, recipe, task, overrides)
+    raw = zoo.data.load_raw(recipe.dataset, seed=seed, **options)
     # under multi-worker training only the chief writes the run's artifacts and backup;
     # the other workers keep their own log and checkpoints apart and restore from the
     # chief's backup (same weights everywhere, same epoch on resume)
@@ -420,8 +421,14 @@ def _report(run: Run, history: dict, metrics: dict, evaluation: dict) -> dict[st
     }
 
 
-def _data_options(entry: Any, recipe: Any, task: str | None) -> dict[str, Any]:
-    """Options for a user's CSV: what its label column is, from ``task`` or the model."""
+def _data_options(
+    entry: Any, recipe: Any, task: str | None, overrides: dict[str, Any]
+) -> dict[str, Any]:
+    """Options for the loader: a language model's window length (the model's, so a wider
+    context reads wider windows); for a user's CSV, what its label column is."""
+    window = overrides.get("sequence_length", entry.defaults().get("sequence_length"))
+    if entry.task == "language_model":
+        return zoo.data.loader_options(entry, recipe.dataset, window)
     csv_file = Path(recipe.dataset).suffix.lower() in (".csv", ".tsv", ".txt")
     if task is not None and not csv_file:
         raise InvalidArgumentError(

@@ -20,6 +20,20 @@ def tiny_checkpoint() -> str:
     return _TINY["bert"]
 
 
+def tiny_gpt2_checkpoint() -> str:
+    """A tiny Hugging Face GPT-2 folder, written once per test process."""
+    if "gpt2" not in _TINY:
+        import tempfile
+
+        from zoo.models.gpt2 import write_tiny_gpt2_checkpoint
+
+        _TINY["gpt2"] = str(write_tiny_gpt2_checkpoint(tempfile.mkdtemp(prefix="tiny-gpt2-")))
+    return _TINY["gpt2"]
+
+
+_TINY_WRITERS = {"<tiny>": tiny_checkpoint, "<tiny-gpt2>": tiny_gpt2_checkpoint}
+
+
 def offline_overrides(entry) -> dict:
     """Keywords that keep an entry's build offline: no weight downloads, a local checkpoint."""
     out = {}
@@ -27,15 +41,15 @@ def offline_overrides(entry) -> dict:
     if "weights" in defaults:
         out["weights"] = None
     if "checkpoint" in defaults:
-        out["checkpoint"] = tiny_checkpoint()
+        out["checkpoint"] = _TINY_WRITERS[entry.test_overrides.get("checkpoint", "<tiny>")]()
     return out
 
 
 def small_overrides(entry) -> dict:
-    """The card's test overrides, with ``<tiny>`` checkpoints made real."""
+    """The card's test overrides, with ``<tiny...>`` checkpoints made real."""
     overrides = dict(entry.test_overrides)
-    if overrides.get("checkpoint") == "<tiny>":
-        overrides["checkpoint"] = tiny_checkpoint()
+    if overrides.get("checkpoint") in _TINY_WRITERS:
+        overrides["checkpoint"] = _TINY_WRITERS[overrides["checkpoint"]]()
     return overrides
 
 

@@ -24,6 +24,8 @@ NOT_FLOAT64 = {
     "gan": "its generator output is built with dtype='float32'",
     "dcgan": "its generator output is built with dtype='float32'",
     "diffusion": "its time embedding computes in float32",
+    "transformer_lm": "its softmax head is float32, and so is keras-hub's attention softmax",
+    "gpt2_lm": "keras-hub's backbone rebuilds its float32 preset weights",
 }
 
 

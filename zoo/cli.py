@@ -243,6 +243,22 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_generate(args: argparse.Namespace) -> int:
+    from zoo.errors import InvalidArgumentError
+    from zoo.loading import load_trained
+
+    model, _, path = load_trained(args.model, trusted=args.trust_code)
+    if not hasattr(model, "generate"):
+        raise InvalidArgumentError(
+            f"{path} is a {type(model).__name__}, not a language model; generate works for "
+            "zoo list --task language_model."
+        )
+    text = model.generate(args.prompt, length=args.length, temperature=args.temperature,
+                          top_k=args.top_k, top_p=args.top_p, seed=args.seed)  # fmt: skip
+    print(args.prompt + text)
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import recipes
 
@@ -438,7 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="zoo", description="A Keras 3 model zoo: build, train, inspect.")
     sub = p.add_subparsers(dest="command", required=True)
     for add in (_add_list, _add_info, _add_train, _add_lr_find, _add_check, _add_tune,
-                _add_evaluate, _add_predict, _add_export, _add_serve, _add_datasets,
+                _add_evaluate, _add_predict, _add_generate, _add_export, _add_serve, _add_datasets,
                 _add_doctor):  # fmt: skip
         add(sub)
     return p
@@ -557,6 +573,35 @@ def _add_predict(sub: Any) -> None:
     s.add_argument("--text", action="append", required=True, help="a text; repeat for more")
     _trust_argument(s)
     s.set_defaults(func=cmd_predict)
+
+
+def _add_generate(sub: Any) -> None:
+    s = sub.add_parser("generate", help="write text with a trained language model")
+    s.add_argument("model", help="a registered name (saved_models/NAME/model.keras) or a .keras")
+    s.add_argument("--prompt", required=True, help="the text to continue")
+    s.add_argument("--length", type=_int_at_least(0, "--length"), default=200,
+                   help="new tokens to write (default: 200)")  # fmt: skip
+    s.add_argument("--temperature", type=_checked(float, _non_negative, "--temperature"),
+                   default=1.0, help="0: greedy (default: 1)")  # fmt: skip
+    s.add_argument("--top-k", type=_int_at_least(1, "--top-k"), help="sample among the K likeliest")
+    s.add_argument("--top-p", type=_checked(float, _probability, "--top-p"),
+                   help="sample from the smallest set with this much probability")  # fmt: skip
+    s.add_argument("--seed", type=_seed_type(), help="fix the sampling")
+    _trust_argument(s)
+    s.set_defaults(func=cmd_generate)
+
+
+def _non_negative(name: str, value: float) -> float:
+    from zoo.checks import positive_float
+
+    return positive_float(name, value, allow_zero=True)
+
+
+def _probability(name: str, value: float) -> float:
+    from zoo.text import check_sampling
+
+    check_sampling(0, 0.0, None, value)
+    return value
 
 
 def _add_export(sub: Any) -> None:

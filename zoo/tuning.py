@@ -216,7 +216,9 @@ def tune(
         name, tuner, max_trials, epochs, batch_size, fixed, seed, directory
     )
     keras.utils.set_random_seed(seed)
-    raw = zoo.data.load_raw(dataset or entry.dataset, seed=seed)
+    window = dict(fixed or {}).get("sequence_length", entry.defaults().get("sequence_length"))
+    options = zoo.data.loader_options(entry, dataset or entry.dataset, window)
+    raw = zoo.data.load_raw(dataset or entry.dataset, seed=seed, **options)
     pinned = zoo.data.model_keywords(entry, raw.info, dict(fixed or {}))
     hm = hypermodel(name, dataset_info=raw.info, **pinned)
     input_shape = pinned.get("input_shape", entry.defaults().get("input_shape"))

@@ -13,7 +13,7 @@ from zoo.data.core import (
     pipeline,
     register_dataset,
 )
-from zoo.data.fit import build_for_data, model_keywords, with_normalization
+from zoo.data.fit import build_for_data, loader_options, model_keywords, with_normalization
 
 __all__ = [
     "build_for_data",
@@ -23,6 +23,7 @@ __all__ = [
     "list_datasets",
     "load",
     "load_raw",
+    "loader_options",
     "model_keywords",
     "with_normalization",
     "pipeline",

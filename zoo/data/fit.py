@@ -14,6 +14,21 @@ from zoo.data.core import DatasetInfo
 from zoo.errors import InvalidArgumentError
 
 
+def loader_options(entry: Any, dataset: str, window: int | None) -> dict[str, Any]:
+    """Options for ``dataset``'s loader so its examples fit ``entry``: a language model
+    reads windows as long as its context (``window``), so a wider model gets wider ones,
+    and its training windows start every quarter window, so each character is seen in
+    four contexts per epoch (a Transformer overfits non-overlapping windows of a small
+    text; measured in benchmarks/)."""
+    from zoo.data.core import list_datasets
+
+    if entry is None or entry.task != "language_model" or not window:
+        return {}
+    if dataset not in list_datasets():
+        return {}
+    return {"sequence_length": int(window), "stride": max(1, int(window) // 4)}
+
+
 def model_keywords(entry: Any, info: DatasetInfo, overrides: dict | None = None) -> dict:
     """Builder keywords that make ``entry`` fit ``info``'s data, unless the user set them."""
     defaults = entry.defaults()

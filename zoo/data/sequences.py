@@ -155,16 +155,26 @@ def python_docs_text(max_chars: int = 200_000) -> str:
     "for character language models.",
     offline=True,
 )
-def python_docs(*, seed: int = 0, sequence_length: int = 100) -> RawSplits:
+def python_docs(
+    *, seed: int = 0, sequence_length: int = 100, stride: int | None = None
+) -> RawSplits:
+    """Windows of ``sequence_length`` characters and the same shifted by one. Training
+    windows start every ``stride`` characters (default: no overlap); validation and
+    test windows never overlap, so perplexity is measured on each character once."""
     import tensorflow as tf
 
+    from zoo.checks import int_in_range
     from zoo.text import CHARSET, VOCAB_SIZE, encode
 
     ids = encode(python_docs_text())
     n = (len(ids) - 1) // sequence_length
+    stride = int_in_range("stride", stride or sequence_length, 1, sequence_length)
     x = ids[: n * sequence_length].reshape(n, sequence_length)
     y = ids[1 : n * sequence_length + 1].reshape(n, sequence_length)
     a, b = int(n * 0.8), int(n * 0.9)  # contiguous blocks: no overlap between splits
+    starts = np.arange(0, (a - 1) * sequence_length + 1, stride)  # inside the training block
+    train_x = np.stack([ids[i : i + sequence_length] for i in starts])
+    train_y = np.stack([ids[i + 1 : i + sequence_length + 1] for i in starts])
     info = DatasetInfo(
         name="python_docs",
         task="language_model",
@@ -172,7 +182,7 @@ def python_docs(*, seed: int = 0, sequence_length: int = 100) -> RawSplits:
         element_shape=(sequence_length,),
         num_classes=VOCAB_SIZE,
         class_names=["<pad>", *CHARSET],
-        sizes={"train": a, "validation": b - a, "test": n - b},
+        sizes={"train": len(starts), "validation": b - a, "test": n - b},
         source="docstrings of Python standard-library modules (inspect.getdoc)",
         description="Character ids (zoo.text.CHARSET); targets are the inputs shifted by one.",
     )
@@ -180,4 +190,5 @@ def python_docs(*, seed: int = 0, sequence_length: int = 100) -> RawSplits:
     def ds(lo, hi):
         return tf.data.Dataset.from_tensor_slices((x[lo:hi], y[lo:hi]))
 
-    return RawSplits(ds(0, a), ds(a, b), ds(b, n), info)
+    train = tf.data.Dataset.from_tensor_slices((train_x, train_y))
+    return RawSplits(train, ds(a, b), ds(b, n), info)

@@ -1,3 +1,13 @@
 """Model families; importing this package registers every builder."""
 
-from zoo.models import _schedules, bert, cnn, generative, mlp, sequence, transfer  # noqa: F401
+from zoo.models import (  # noqa: F401
+    _schedules,
+    bert,
+    cnn,
+    generative,
+    gpt2,
+    language,
+    mlp,
+    sequence,
+    transfer,
+)

@@ -19,11 +19,10 @@ import keras
 import numpy as np
 from keras import ops
 
-from zoo.errors import DataFormatError, InvalidArgumentError, WeightsUnavailableError
+from zoo.errors import InvalidArgumentError
 from zoo.models._blocks import check_positive, check_range
+from zoo.models._huggingface import check_checkpoint, conversion_errors
 from zoo.registry import register
-
-HF_HOST = "huggingface.co"
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -133,55 +132,6 @@ def _first(x: Any) -> Any:
     return np.asarray(x, dtype=object).reshape(-1)[0]
 
 
-def _check_checkpoint(checkpoint: str) -> None:
-    """Safetensors folders only; ``hf://`` handles need the hub (or its cache)."""
-    if checkpoint.startswith("hf://"):
-        from zoo.data.remote import network_available
-
-        if not network_available(HF_HOST):
-            from huggingface_hub import try_to_load_from_cache
-
-            repo = checkpoint[len("hf://") :]
-            if not isinstance(try_to_load_from_cache(repo, "config.json"), str):
-                raise WeightsUnavailableError(
-                    f"{checkpoint} is not in the local Hugging Face cache and {HF_HOST} cannot "
-                    f"be reached. Download it where you are online (`huggingface-cli download "
-                    f"{repo} --local-dir DIR`) and pass checkpoint=DIR."
-                )
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")  # use the local cache, never hang
-        return
-    path = Path(os.path.expanduser(checkpoint))
-    if not path.is_dir():
-        raise InvalidArgumentError(
-            f"checkpoint must be a Hugging Face folder or an hf://org/name handle; "
-            f"no folder at {str(path)!r}."
-        )
-    if not (path / "model.safetensors").is_file():
-        if any(path.glob("*.bin")) or any(path.glob("*.pt")) or any(path.glob("*.ckpt")):
-            raise InvalidArgumentError(
-                f"{path} holds a pickle checkpoint (pytorch_model.bin), which can run arbitrary "
-                "code when loaded: the zoo loads safetensors only. Convert it once where you "
-                "trust it (transformers: model.save_pretrained(dir, safe_serialization=True)) "
-                "and pass that folder."
-            )
-        raise InvalidArgumentError(f"{path} has no model.safetensors.")
-    for needed in ("config.json", "vocab.txt", "tokenizer_config.json"):
-        if not (path / needed).is_file():
-            raise InvalidArgumentError(f"{path} lacks {needed}, which the conversion needs.")
-    try:
-        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataFormatError(
-            f"{path / 'config.json'}: not valid JSON ({exc}). Download the checkpoint again "
-            "or restore the file Hugging Face wrote."
-        ) from None
-    if not isinstance(config, dict) or config.get("model_type") != "bert":
-        config = config if isinstance(config, dict) else {}
-        raise InvalidArgumentError(
-            f"{path} is a {config.get('model_type')!r} checkpoint; bert_classifier takes BERT."
-        )
-
-
 @register(
     "bert_classifier",
     task="classification",
@@ -215,21 +165,12 @@ def bert_classifier(
     check_positive("num_classes", num_classes)
     check_positive("sequence_length", sequence_length)
     check_range("dropout", dropout, 0.0, 1.0)
-    _check_checkpoint(checkpoint)
+    check_checkpoint(checkpoint, "bert", ("config.json", "vocab.txt", "tokenizer_config.json"))
     import keras_hub
 
-    try:
+    with conversion_errors(checkpoint):
         backbone = keras_hub.models.BertBackbone.from_preset(checkpoint)
         tokenizer = keras_hub.models.BertTokenizer.from_preset(checkpoint)
-    except (OSError, ValueError) as exc:
-        if checkpoint.startswith("hf://"):
-            raise WeightsUnavailableError(
-                f"Cannot load {checkpoint} (the hub is unreachable and it is not in the local "
-                f"Hugging Face cache): {exc}. Download it where you are online, e.g. "
-                f"`huggingface-cli download {checkpoint[5:]} --local-dir DIR`, and pass "
-                "checkpoint=DIR."
-            ) from None
-        raise InvalidArgumentError(f"Cannot convert checkpoint {checkpoint!r}: {exc}") from None
     if sequence_length > backbone.max_sequence_length:
         raise InvalidArgumentError(
             f"sequence_length={sequence_length} exceeds the checkpoint's "

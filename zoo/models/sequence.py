@@ -28,24 +28,35 @@ _CELLS = {"simple_rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru"
 
 @keras.saving.register_keras_serializable(package="zoo")
 class TokenAndPositionEmbedding(keras.layers.Layer):
-    """Token embedding plus a learned position embedding (the tutorial's Transformer input)."""
+    """Token embedding plus positions (the tutorial's Transformer input): a learned
+    position embedding, or the original paper's fixed sinusoids."""
 
-    def __init__(self, sequence_length: int, vocab_size: int, embedding_dim: int, **kwargs):
+    def __init__(self, sequence_length: int, vocab_size: int, embedding_dim: int,
+                 positional_encoding: str = "learned", **kwargs):  # fmt: skip
+        from zoo.models.language import position_layer
+
         super().__init__(**kwargs)
         self.sequence_length = sequence_length
         self.vocab_size = vocab_size
         self.embedding_dim = embedding_dim
+        self.positional_encoding = positional_encoding
         self.token = keras.layers.Embedding(vocab_size, embedding_dim, name="token")
-        self.position = keras.layers.Embedding(sequence_length, embedding_dim, name="position")
+        if positional_encoding == "learned":  # as before, so saved models still load
+            self.position = keras.layers.Embedding(sequence_length, embedding_dim, name="position")
+        else:
+            self.position = position_layer(positional_encoding, sequence_length, name="position")
 
     def build(self, input_shape):
         self.token.build(input_shape)
-        self.position.build((self.sequence_length,))
+        if self.positional_encoding == "learned":
+            self.position.build((self.sequence_length,))
         self.built = True
 
     def call(self, x):
-        positions = ops.arange(0, ops.shape(x)[-1], dtype="int32")
-        return self.token(x) + self.position(positions)
+        tokens = self.token(x)
+        if self.positional_encoding == "learned":
+            return tokens + self.position(ops.arange(0, ops.shape(x)[-1], dtype="int32"))
+        return tokens + self.position(tokens)
 
     def compute_output_shape(self, input_shape):
         return (*input_shape, self.embedding_dim)
@@ -56,6 +67,7 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
             "sequence_length": self.sequence_length,
             "vocab_size": self.vocab_size,
             "embedding_dim": self.embedding_dim,
+            "positional_encoding": self.positional_encoding,
         }
 
 
@@ -246,13 +258,15 @@ def transformer_text(
     num_blocks: int = 1,
     dense_units: int = 20,
     dropout: float = 0.1,
+    positional_encoding: Literal["learned", "sinusoidal"] = "learned",
 ) -> keras.Model:
     """Self-attention over the whole text at once: no recurrence, parallel over positions."""
     check_positive("num_heads", num_heads)
     check_positive("num_blocks", num_blocks)
     check_range("dropout", dropout, 0.0, 1.0)
     inputs = keras.Input(shape=(sequence_length,), dtype="int32", name="token_ids")
-    x = TokenAndPositionEmbedding(sequence_length, vocab_size, embedding_dim, name="embed")(inputs)
+    x = TokenAndPositionEmbedding(sequence_length, vocab_size, embedding_dim,
+                                  positional_encoding, name="embed")(inputs)  # fmt: skip
     for i in range(num_blocks):
         x = transformer_block(x, num_heads=num_heads, head_size=embedding_dim,
                                 ff_dim=ff_dim, dropout=dropout, name=f"block{i + 1}")  # fmt: skip
@@ -392,6 +406,9 @@ def _language_model_output(defaults: Any) -> dict[str, Any]:
     from zoo.text import VOCAB_SIZE
 
     seq = defaults.get("sequence_length")
+    if "checkpoint" in defaults:  # the vocabulary is the checkpoint's (GPT-2's: 50257)
+        return {"shape": [None, seq, None],
+                "meaning": "next-token probabilities over the checkpoint's vocabulary"}  # fmt: skip
     return {"shape": [None, seq, VOCAB_SIZE], "meaning": "next-character probabilities"}
 
 
@@ -456,21 +473,28 @@ class CharLanguageModel(keras.Model):
         return cls(**config)
 
     def generate(
-        self, prompt: str, length: int = 200, temperature: float = 1.0, seed: int | None = None
+        self,
+        prompt: str,
+        length: int = 200,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
     ) -> str:
-        """``length`` new characters after ``prompt``, sampled at ``temperature`` (0: greedy)."""
+        """``length`` new characters after ``prompt``, sampled at ``temperature`` (0: greedy)
+        among the ``top_k`` most probable / the ``top_p`` probability mass."""
         import numpy as np
 
-        from zoo.text import context_window, decode, encode, next_id
+        from zoo.text import check_sampling, context_window, decode, encode, next_id
 
-        if length < 0 or temperature < 0:
-            raise ValueError("length and temperature must be >= 0.")
+        check_sampling(length, temperature, top_k, top_p)
         rng = np.random.default_rng(seed)
         ids = list(encode(prompt))
         out = []
         for _ in range(length):
-            x = context_window(ids, self.config["sequence_length"])
-            ids.append(next_id(np.asarray(self(x, training=False))[0, -1], temperature, rng))
+            x, at = context_window(ids, self.config["sequence_length"])
+            probs = np.asarray(self(x, training=False))[0, at]
+            ids.append(next_id(probs, temperature, rng, top_k, top_p))
             out.append(ids[-1])
         return decode(out)
 
@@ -479,7 +503,7 @@ class CharLanguageModel(keras.Model):
           "with generate(prompt, length, temperature); perplexity is its metric.",
           section="Sequence models: text generation",
           preprocessing="character ids from zoo.text.encode (newline and printable ASCII)",
-          dataset="python_docs", epochs=20, batch_size=64, tags=("rnn", "lstm", "generation"),
+          dataset="python_docs", epochs=5, batch_size=64, tags=("rnn", "lstm", "generation"),
           exports=("saved_model", "tflite", "onnx"), quantizations=("dynamic", "float16"),
           test_overrides={"sequence_length": 12, "embedding_dim": 8, "units": (8,)},
           search_space={"units": {"choice": [[128], [256], [256, 256]]},

@@ -165,16 +165,18 @@ async def _generate_text(model: ServedModel, live: Live, doc: dict) -> dict:
         raise bad_request("'prompt' must be a string")
     length = _int_field(doc, "length", 200, 1, MAX_GENERATE_LENGTH)
     temperature = _float_field(doc, "temperature", 1.0, 0.0, 10.0)
+    top_k = None if doc.get("top_k") is None else _int_field(doc, "top_k", 0, 1, 100_000)
+    top_p = None if doc.get("top_p") is None else _float_field(doc, "top_p", 1.0, 1e-6, 1.0)
     rng = np.random.default_rng(_seed(doc))
     signature = live.signature(None)
     (key,) = signature.inputs
     ids = list(encode(prompt))
     new = []
     for _ in range(length):
-        x = context_window(ids, live.adapters.window)
+        x, at = context_window(ids, live.adapters.window)
         out = await model.run(live, signature, {key: x.astype(signature.inputs[key].dtype)})
-        probs = next(iter(out.values()))[0, -1]
-        ids.append(next_id(probs, temperature, rng))
+        probs = next(iter(out.values()))[0, at]
+        ids.append(next_id(probs, temperature, rng, top_k, top_p))
         new.append(ids[-1])
     return {"prompt": prompt, "text": decode(new)}
 
