@@ -428,7 +428,7 @@ def _data_options(
     context reads wider windows); for a user's CSV, what its label column is."""
     window = overrides.get("sequence_length", entry.defaults().get("sequence_length"))
     if entry.task == "language_model":
-        return zoo.data.loader_options(entry, recipe.dataset, window)
+        return zoo.data.loader_options(entry, recipe.dataset, window, overrides)
     csv_file = Path(recipe.dataset).suffix.lower() in (".csv", ".tsv", ".txt")
     if task is not None and not csv_file:
         raise InvalidArgumentError(
@@ -445,8 +445,9 @@ def _generation_bleu(model: Any, test: Any, prompts: int = 3, length: int = 60) 
     import numpy as np
 
     from recipes.evaluate import bleu
-    from zoo.text import decode
+    from zoo.text import decode as decode_chars
 
+    decode = getattr(model, "detokenize", decode_chars)  # GPT-2: its BPE; else characters
     scores = []
     for x, y in test.take(prompts):
         ids = np.asarray(x)

@@ -40,7 +40,7 @@ def test_token_ids_and_logits_equal_transformers(transformers_checkpoint):
     model = zoo.build("gpt2_lm", checkpoint=str(folder), sequence_length=16)
     tokenizer = AutoTokenizer.from_pretrained(folder)
     for text in TEXTS:
-        assert model.tokenize(text) == tokenizer(text)["input_ids"]
+        assert model.token_ids(text) == tokenizer(text)["input_ids"]
     ids = np.asarray([tokenizer(TEXTS[0])["input_ids"][:12]])
     with torch.no_grad():
         expected = reference(torch.tensor(ids)).logits.numpy()
@@ -92,3 +92,20 @@ def test_offline_hub_handle_fails_fast(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     with pytest.raises(zoo.WeightsUnavailableError, match="pass checkpoint=DIR"):
         zoo.build("gpt2_lm", checkpoint="hf://openai-community/gpt2")
+
+
+def test_zoo_train_reads_python_docs_in_the_checkpoints_tokens(tmp_path):
+    import recipes
+
+    checkpoint = tiny_gpt2_checkpoint()
+    res = recipes.train("gpt2_lm", epochs=1, batch_size=64, out_dir=tmp_path, verbose=0,
+                        overrides={"checkpoint": checkpoint, "sequence_length": 16,
+                                   "learning_rate": 3e-3})  # fmt: skip
+    vocabulary = res.model.backbone.vocabulary_size
+    assert res.report["dataset"]["num_classes"] == vocabulary  # BPE windows, not characters
+    options = zoo.data.loader_options(zoo.get_entry("gpt2_lm"), "python_docs", 16,
+                                      {"checkpoint": checkpoint})  # fmt: skip
+    first = next(iter(zoo.data.load_raw("python_docs", **options).test))[0].numpy()
+    assert first.shape == (16,) and first.max() >= 97  # past the characters: BPE ids
+    assert res.report["evaluation"]["perplexity"] < vocabulary / 4  # it learned something
+    assert 0.0 <= res.report["evaluation"]["bleu_char"] <= 1.0

@@ -64,6 +64,8 @@ class Entry:
     export_tolerance: float = 1e-5
     preprocessing: str = ""
     raw_pixels: bool = False  # takes 0-255 pixels: the data pipeline must not rescale
+    # language models whose tokens are not characters: builder keywords -> text -> ids
+    tokenizer: Callable[[Mapping[str, Any]], Any] | None = None
     search_space: Mapping[str, Any] = field(default_factory=dict)
     test_overrides: Mapping[str, Any] = field(default_factory=dict)
     compile_defaults: Mapping[str, Any] = field(default_factory=dict)
@@ -164,6 +166,7 @@ def register(
     export_tolerance: float = 1e-5,
     preprocessing: str = "",
     raw_pixels: bool = False,
+    tokenizer: Callable[[Mapping[str, Any]], Any] | None = None,
     search_space: Mapping[str, Any] | None = None,
     test_overrides: Mapping[str, Any] | None = None,
     compile_defaults: Mapping[str, Any] | None = None,
@@ -186,6 +189,7 @@ def register(
             export_tolerance=export_tolerance,
             preprocessing=preprocessing,
             raw_pixels=raw_pixels,
+            tokenizer=tokenizer,
             search_space=search_space,
             test_overrides=test_overrides,
             compile_defaults=compile_defaults,

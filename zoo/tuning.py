@@ -217,7 +217,7 @@ def tune(
     )
     keras.utils.set_random_seed(seed)
     window = dict(fixed or {}).get("sequence_length", entry.defaults().get("sequence_length"))
-    options = zoo.data.loader_options(entry, dataset or entry.dataset, window)
+    options = zoo.data.loader_options(entry, dataset or entry.dataset, window, fixed)
     raw = zoo.data.load_raw(dataset or entry.dataset, seed=seed, **options)
     pinned = zoo.data.model_keywords(entry, raw.info, dict(fixed or {}))
     hm = hypermodel(name, dataset_info=raw.info, **pinned)

@@ -14,19 +14,25 @@ from zoo.data.core import DatasetInfo
 from zoo.errors import InvalidArgumentError
 
 
-def loader_options(entry: Any, dataset: str, window: int | None) -> dict[str, Any]:
+def loader_options(
+    entry: Any, dataset: str, window: int | None, keywords: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """Options for ``dataset``'s loader so its examples fit ``entry``: a language model
     reads windows as long as its context (``window``), so a wider model gets wider ones,
     and its training windows start every quarter window, so each character is seen in
     four contexts per epoch (a Transformer overfits non-overlapping windows of a small
-    text; measured in benchmarks/)."""
+    text; measured in benchmarks/). A model with its own tokenizer (``entry.tokenizer``,
+    built from its ``keywords``: GPT-2's BPE) gets windows of its tokens."""
     from zoo.data.core import list_datasets
 
     if entry is None or entry.task != "language_model" or not window:
         return {}
     if dataset not in list_datasets():
         return {}
-    return {"sequence_length": int(window), "stride": max(1, int(window) // 4)}
+    options = {"sequence_length": int(window), "stride": max(1, int(window) // 4)}
+    if entry.tokenizer is not None:
+        options["tokenize"] = entry.tokenizer({**entry.defaults(), **(keywords or {})})
+    return options
 
 
 def model_keywords(entry: Any, info: DatasetInfo, overrides: dict | None = None) -> dict:

@@ -5,6 +5,8 @@ own docstrings (for character language models).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from zoo.data.core import DatasetInfo, RawSplits, from_arrays, register_dataset
@@ -156,17 +158,24 @@ def python_docs_text(max_chars: int = 200_000) -> str:
     offline=True,
 )
 def python_docs(
-    *, seed: int = 0, sequence_length: int = 100, stride: int | None = None
+    *,
+    seed: int = 0,
+    sequence_length: int = 100,
+    stride: int | None = None,
+    tokenize: Any = None,
 ) -> RawSplits:
-    """Windows of ``sequence_length`` characters and the same shifted by one. Training
-    windows start every ``stride`` characters (default: no overlap); validation and
-    test windows never overlap, so perplexity is measured on each character once."""
+    """Windows of ``sequence_length`` tokens and the same shifted by one. Tokens are
+    characters (``zoo.text``) unless ``tokenize`` (text -> ids, with a
+    ``vocabulary_size``) says otherwise. Training windows start every ``stride`` tokens
+    (default: no overlap); validation and test windows never overlap, so perplexity is
+    measured on each token once."""
     import tensorflow as tf
 
     from zoo.checks import int_in_range
     from zoo.text import CHARSET, VOCAB_SIZE, encode
 
-    ids = encode(python_docs_text())
+    text = python_docs_text()
+    ids = np.asarray(tokenize(text), "int32") if tokenize is not None else encode(text)
     n = (len(ids) - 1) // sequence_length
     stride = int_in_range("stride", stride or sequence_length, 1, sequence_length)
     x = ids[: n * sequence_length].reshape(n, sequence_length)
@@ -180,8 +189,8 @@ def python_docs(
         task="language_model",
         modality="text",
         element_shape=(sequence_length,),
-        num_classes=VOCAB_SIZE,
-        class_names=["<pad>", *CHARSET],
+        num_classes=tokenize.vocabulary_size if tokenize is not None else VOCAB_SIZE,
+        class_names=None if tokenize is not None else ["<pad>", *CHARSET],
         sizes={"train": len(starts), "validation": b - a, "test": n - b},
         source="docstrings of Python standard-library modules (inspect.getdoc)",
         description="Character ids (zoo.text.CHARSET); targets are the inputs shifted by one.",

@@ -83,8 +83,12 @@ class GPT2LanguageModel(CachedDecoding, keras.Model):
 
     # ---------------------------------------------------------------- tokens
 
-    def tokenize(self, text: str) -> list[int]:
-        """The BPE ids of ``text`` (no start or end token), as ``transformers`` gives them."""
+    def token_ids(self, text: str) -> list[int]:
+        """The BPE ids of ``text`` (no start or end token), as ``transformers`` gives them.
+
+        Not named ``tokenize``: the training pipeline would take that for a vectorizer,
+        while ``zoo train`` already reads its data as these ids (``zoo.data.loader_options``).
+        """
         return [int(i) for i in ops.convert_to_numpy(self.tokenizer(text))]
 
     def detokenize(self, ids: list[int]) -> str:
@@ -158,7 +162,7 @@ class GPT2LanguageModel(CachedDecoding, keras.Model):
         use_cache: bool = True,
     ) -> str:
         """``length`` BPE tokens after ``prompt``, as text; ``top_k=1`` is greedy."""
-        ids = self.tokenize(prompt) or [self.vocabulary[END_OF_TEXT]]
+        ids = self.token_ids(prompt) or [self.vocabulary[END_OF_TEXT]]
         new = self.generate_ids(ids, length, temperature, top_k, top_p, seed, use_cache)
         return self.detokenize(new)
 
@@ -175,6 +179,22 @@ class _TextTools:
         self.preprocessor = keras_hub.models.GPT2CausalLMPreprocessor(
             self.tokenizer, sequence_length=sequence_length
         )
+
+
+class CheckpointTokenizer:
+    """Text -> the checkpoint's BPE ids: how ``python_docs`` tokenizes for ``gpt2_lm``."""
+
+    def __init__(self, keywords: dict[str, Any]):
+        import keras_hub
+
+        checkpoint = keywords["checkpoint"]
+        check_checkpoint(checkpoint, "gpt2", ("config.json", "vocab.json", "merges.txt"))
+        with conversion_errors(checkpoint):
+            self._tokenizer = keras_hub.models.GPT2Tokenizer.from_preset(checkpoint)
+        self.vocabulary_size = int(self._tokenizer.vocabulary_size())
+
+    def __call__(self, text: str) -> np.ndarray:
+        return np.asarray(ops.convert_to_numpy(self._tokenizer(text)), "int32")
 
 
 def _is_text(x: Any) -> bool:
@@ -197,6 +217,7 @@ def _is_text(x: Any) -> bool:
     epochs=2,
     batch_size=8,
     tags=("transformer", "gpt2", "generation", "huggingface", "decoder"),
+    tokenizer=CheckpointTokenizer,
     exports=("saved_model", "tflite"),
     quantizations=("dynamic", "float16"),
     export_tolerance=1e-4,
