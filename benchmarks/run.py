@@ -497,7 +497,28 @@ def render(results: dict[str, Any]) -> str:
         lines += render_serving(results["serving"])
     if "language" in results:
         lines += render_language(results["language"])
+    if "insight" in results:
+        lines += render_insight(results["insight"])
     return "\n".join(lines)
+
+
+def render_insight(section: dict[str, Any]) -> list[str]:
+    m = section["machine"]
+    lines = [
+        "## What `--monitor` costs",
+        "",
+        "Wall-clock seconds of `recipes.train` (the whole run: data, fit, evaluation, "
+        "artifacts) with and without `monitor=True`, alternated in one process, median of "
+        "the runs; the monitor computes per-layer gradient norms and activation health on "
+        "one batch after each epoch. Target: at most 10% of training time. "
+        f"Measured {section['date']} on {m['cpu']}, {m['cores']} cores.",
+        "",
+    ]
+    rows = [[r["model"], r["epochs"], f"{r['plain_s']:.1f}", f"{r['monitor_s']:.1f}",
+             f"{100 * r['overhead']:+.1f}%" + (" ✅" if r["overhead"] <= 0.10 else " ❌")]
+            for r in section["rows"]]  # fmt: skip
+    lines.append(markdown_table(["model", "epochs", "plain s", "monitored s", "overhead"], rows))
+    return lines + [""]
 
 
 def render_language(section: dict[str, Any]) -> list[str]:
@@ -604,7 +625,7 @@ def update_readme(text: str, readme: Path = ROOT / "README.md") -> None:
     readme.write_text(f"{head}{start}\n{text}\n{end}{tail}")
 
 
-SECTIONS = ("throughput", "accuracy", "export", "pipeline", "serving", "language")
+SECTIONS = ("throughput", "accuracy", "export", "pipeline", "serving", "language", "insight")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -679,6 +700,12 @@ def main(argv: list[str] | None = None) -> int:
 
         log("language models")
         results["language"] = language_section(args.quick, log)
+        save()
+    if "insight" in only:
+        from benchmarks.insight import insight_section
+
+        log("monitor cost")
+        results["insight"] = insight_section(args.quick, log)
     save()
     if not args.no_readme and not args.quick:
         update_readme(headline(results))

@@ -174,3 +174,215 @@ def write_interpretation(model: Any, test: Any, names: list[str], out: Path, tit
             files["gradcam"] = out / "gradcam.png"
             write_atomic(files["gradcam"], lambda p: plot_gradcam(x[:8], heat, labels, p, title))
     return files
+
+
+# --------------------------------------------------------------------------- attention
+
+
+def token_attention(model: Any, ids: np.ndarray) -> np.ndarray | None:
+    """Per token, the attention it receives in the model's last self-attention layer,
+    averaged over heads and over query positions (a pooled classifier reads every position
+    alike): which tokens the classification attends to. None without self-attention."""
+    import keras
+
+    layers = [la for la in model.layers if isinstance(la, keras.layers.MultiHeadAttention)]
+    if not layers or len(model.inputs) != 1:
+        return None
+    attention = layers[-1]
+    query = attention._inbound_nodes[0].input_tensors[0]  # what the layer reads
+    x = keras.Model(model.inputs[0], query)(np.asarray(ids), training=False)
+    _, scores = attention(x, x, return_attention_scores=True, training=False)
+    return np.asarray(scores, "float64").mean(axis=(1, 2))  # (batch, tokens)
+
+
+def plot_attention(tokens: list[list[str]], weights: np.ndarray, labels: list[str], path: Path,
+                   title: str) -> None:  # fmt: skip
+    """Each text's tokens, shaded by the attention they receive (darker: more)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(tokens), 1, figsize=(10, 1.3 * len(tokens)), squeeze=False)
+    for ax, words, w, label in zip(axes[:, 0], tokens, weights, labels):
+        real = np.asarray(w[: len(words)], "float64")
+        low, high = (float(real.min()), float(real.max())) if len(real) else (0.0, 1.0)
+        x, y = 0.0, 0.7
+        for word, value in zip(words, real):
+            if x > 0.92:
+                x, y = 0.0, y - 0.3
+            shade = 0.05 + 0.85 * (value - low) / max(high - low, 1e-12)  # the row's range
+            ax.text(x, y, word, fontsize=9, va="center", transform=ax.transAxes,
+                    bbox={"facecolor": (0.85, 0.1, 0.1, shade), "pad": 1.5,
+                          "edgecolor": "none"})  # fmt: skip
+            x += 0.012 * (len(word) + 1)
+        ax.set_title(f"{label}   (attention from {low:.3f} to {high:.3f} per token)",
+                     fontsize=8, loc="left")  # fmt: skip
+        ax.axis("off")
+    fig.suptitle(title + "\nred: the tokens the last attention layer attends to")
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=100)
+    plt.close(fig)
+
+
+def attended_tokens(model: Any, ids: np.ndarray, vocabulary: list[str]) -> list[list[tuple]]:
+    """Per text, its (token, attention) pairs, padding left out; [] per text without
+    self-attention in the model."""
+    weights = token_attention(model, ids)
+    out = []
+    for row, w in zip(np.asarray(ids), weights if weights is not None else [None] * len(ids)):
+        real = [(vocabulary[int(t)] if int(t) < len(vocabulary) else "[UNK]", float(v))
+                for t, v in zip(row, w if w is not None else []) if int(t) != 0]  # fmt: skip
+        out.append(real)
+    return out
+
+
+def write_attention(model: Any, x: np.ndarray, names: list[str], vocabulary: list[str],
+                    out: Path, title: str) -> dict[str, Path]:  # fmt: skip
+    """``attention.png`` for up to six test texts of a Transformer text classifier."""
+    from zoo.staging import write_atomic
+
+    ids = np.asarray(x[:6])
+    found = attended_tokens(model, ids, vocabulary)
+    if not any(found):
+        return {}
+    predicted = np.asarray(model.predict(ids, verbose=0)).argmax(-1)
+    labels = [f"predicted {names[int(k)]}" for k in predicted]
+    tokens = [[t for t, _ in row] for row in found]
+    weights = np.asarray([[v for _, v in row] + [0.0] * (ids.shape[1] - len(row))
+                          for row in found])  # fmt: skip
+    path = out / "attention.png"
+    write_atomic(path, lambda p: plot_attention(tokens, weights, labels, p, title))
+    return {"attention": path}
+
+
+# --------------------------------------------------------------------------- zoo explain
+
+
+def first_layer_views(model: Any, image: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The first convolution's filters (as small images) and its feature maps on
+    ``image``; None for models without a Conv2D at the top."""
+    import keras
+
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            kernel = np.asarray(layer.kernel)  # (kh, kw, in, out)
+            feed = keras.Model(model.inputs[0], layer.output)
+            maps = np.asarray(feed(image[None], training=False))[0]  # (h, w, out)
+            return kernel, maps
+        if isinstance(layer, keras.Model):
+            return None  # a nested backbone: its filters are ImageNet's, not this model's
+    return None
+
+
+def explain(
+    model_or_name: Any, *, input_file: str | Path | None = None, text: str | None = None,
+    out_dir: str | Path | None = None, trusted: bool = False,
+) -> dict[str, Any]:  # fmt: skip
+    """One input of the user's through a trained classifier: its prediction and what
+    decided it. Images: Grad-CAM heatmap, first-layer filters and feature maps. Text:
+    the tokens a Transformer attends to. Writes ``explain.png`` beside the model (or in
+    ``out_dir``) and returns ``{"top": [(label, p), ...], "files": {...}, ...}``."""
+    from zoo.errors import InvalidArgumentError
+    from zoo.loading import load_trained
+
+    if (input_file is None) == (text is None):
+        raise InvalidArgumentError("explain takes one input: an image file or a text.")
+    model, report, path = load_trained(model_or_name, trusted=trusted)
+    names = (report.get("dataset") or {}).get("class_names")
+    out = Path(out_dir) if out_dir is not None else path.parent
+    title = f"{report.get('model') or model.name}"
+    if text is not None:
+        return _explain_text(model, path, text, names, out, title)
+    return _explain_image(model, report, Path(input_file), names, out, title)
+
+
+def _top(probs: np.ndarray, names: list[str] | None, k: int = 3) -> list[tuple[str, float]]:
+    names = names or [str(i) for i in range(len(probs))]
+    return [(names[int(i)], float(probs[i])) for i in np.argsort(-probs)[:k]]
+
+
+def _explain_text(model, path, text, names, out, title) -> dict[str, Any]:
+    from recipes.text import FILENAME, load_vectorizer
+    from zoo.errors import InvalidArgumentError
+    from zoo.staging import write_atomic
+
+    vocab = path.with_name(FILENAME)
+    if not vocab.is_file():
+        raise InvalidArgumentError(f"{path} has no {FILENAME} beside it, so it cannot read "
+                                   "text; train a text model with zoo train.")  # fmt: skip
+    layer = load_vectorizer(vocab)
+    ids = np.asarray(layer(np.asarray([text], dtype=object)))
+    probs = np.asarray(model.predict(ids, verbose=0))[0]
+    found = attended_tokens(model, ids, layer.get_vocabulary())[0]
+    result: dict[str, Any] = {"top": _top(probs, names), "tokens": found, "files": {}}
+    if found:
+        file = out / "explain.png"
+        label = f"predicted {result['top'][0][0]} (p={result['top'][0][1]:.2f})"
+        weights = np.asarray([[v for _, v in found]])
+        write_atomic(file, lambda p: plot_attention([[t for t, _ in found]], weights, [label],
+                                                    p, title))  # fmt: skip
+        result["files"]["explain"] = file
+    return result
+
+
+def _explain_image(model, report, input_file, names, out, title) -> dict[str, Any]:
+    from zoo.data.images import decode_image, image_target
+    from zoo.errors import InvalidArgumentError
+    from zoo.registry import get_entry, list_models
+    from zoo.staging import write_atomic
+
+    name = report.get("model")
+    raw = bool(name in list_models() and get_entry(name).raw_pixels)
+    spec = model.inputs[0]
+    target = image_target(tuple(spec.shape[1:]), spec.name, "float" in str(spec.dtype), raw)
+    if target is None:
+        raise InvalidArgumentError(f"{title} does not take images; use --text for text models.")
+    if not input_file.is_file():
+        raise InvalidArgumentError(f"no image file at {str(input_file)!r}.")
+    x = decode_image(input_file.read_bytes(), target, str(input_file))
+    probs = np.asarray(model.predict(x[None], verbose=0))[0]
+    result: dict[str, Any] = {"top": _top(probs, names), "files": {}}
+    image = x.reshape(target.height, target.width, target.channels)
+    heat = gradcam(model, image[None]) if not target.flatten else None
+    views = first_layer_views(model, image) if not target.flatten else None
+    file = out / "explain.png"
+    label = f"predicted {result['top'][0][0]} (p={result['top'][0][1]:.2f})"
+    write_atomic(file, lambda p: plot_explanation(image, heat, views, label, p, title))
+    result["files"]["explain"] = file
+    result["gradcam"] = heat is not None
+    return result
+
+
+def plot_explanation(image: np.ndarray, heat: np.ndarray | None, views: tuple | None,
+                     label: str, path: Path, title: str) -> None:  # fmt: skip
+    """The input and its Grad-CAM; the first layer's filters and feature maps below."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = 8
+    rows = 1 + (2 if views is not None else 0)
+    fig, axes = plt.subplots(rows, shown, figsize=(1.6 * shown, 1.9 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    _show_image(axes[0, 0], image)
+    axes[0, 0].set_title("input", fontsize=8)
+    if heat is not None:
+        _show_image(axes[0, 1], image)
+        axes[0, 1].imshow(heat[0], cmap="jet", alpha=0.45, vmin=0, vmax=1)
+        axes[0, 1].set_title("Grad-CAM", fontsize=8)
+    axes[0, 2].text(0, 0.5, label, fontsize=10, va="center")
+    if views is not None:
+        kernel, maps = views
+        for i in range(min(shown, kernel.shape[-1])):
+            k = kernel[..., i]
+            _show_image(axes[1, i], k if k.shape[-1] in (1, 3) else k.mean(-1, keepdims=True))
+            axes[1, i].set_title(f"filter {i}", fontsize=7)
+            _show_image(axes[2, i], maps[..., i : i + 1])
+            axes[2, i].set_title(f"feature map {i}", fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=100)
+    plt.close(fig)

@@ -374,19 +374,34 @@ def write_artifacts(run: Run, metrics: dict[str, float], evaluation: dict) -> Tr
     if "confusion_matrix" in evaluation:
         files["confusion"] = out / "confusion_matrix.png"
         write_atomic(files["confusion"], lambda p: plot_confusion_matrix(evaluation, p, title))
-    # (not under a tf.distribute strategy: predicting there is a collective of all workers,
-    # and only the chief writes)
-    if entry.task_spec.classifier and run.raw.info.modality == "image" and run.strategy is None:
-        from recipes.interpret import write_interpretation
-
-        names = evaluation.get("class_names") or []
-        shape = tuple(run.raw.info.element_shape)
-        files.update(write_interpretation(model, run.splits.test, names, out, title, shape))
+    files.update(_interpretation(run, evaluation, title))
     if (out / "gradients.png").exists() and run.health:
         files["gradients"] = out / "gradients.png"
     write_atomic(files["metrics"], lambda p: p.write_text(json.dumps(report, indent=2)))
     shutil.rmtree(run.backup_dir, ignore_errors=True)  # the run is complete: nothing to resume
     return TrainResult(model, history, metrics, out, files, report)
+
+
+def _interpretation(run: Run, evaluation: dict, title: str) -> dict[str, Path]:
+    """Classifiers: top losses and Grad-CAM for images, attended tokens for Transformer
+    text models. Not under a tf.distribute strategy: predicting there is a collective of
+    all workers, and only the chief writes."""
+    if not run.entry.task_spec.classifier or run.strategy is not None:
+        return {}
+    from recipes import interpret
+    from zoo.data.core import head
+
+    names = evaluation.get("class_names") or []
+    modality = run.raw.info.modality
+    if modality == "image":
+        shape = tuple(run.raw.info.element_shape)
+        return interpret.write_interpretation(run.model, run.splits.test, names, run.out,
+                                              title, shape)  # fmt: skip
+    if modality == "text" and run.vectorizer is not None:
+        x, _ = head(run.splits.test, 6)
+        vocabulary = run.vectorizer.get_vocabulary()
+        return interpret.write_attention(run.model, x, names, vocabulary, run.out, title)
+    return {}
 
 
 #: What every finished run writes (besides plots and vocabularies some tasks add).

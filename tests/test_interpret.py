@@ -10,7 +10,8 @@ import pytest
 
 import recipes
 import zoo
-from recipes.interpret import gradcam, top_losses
+from recipes.interpret import explain, gradcam, top_losses
+from zoo.cli import main as cli
 
 
 def test_top_losses_are_the_most_wrong_samples():
@@ -51,3 +52,57 @@ def test_flat_image_models_show_their_top_losses_as_images(tmp_path):
     recipes.train("mnist_mlp", epochs=1, verbose=0, out_dir=tmp_path)
     assert (tmp_path / "top_losses.png").read_bytes()[:4] == b"\x89PNG"
     assert not (tmp_path / "gradcam.png").exists()
+
+
+# --------------------------------------------------------------------------- attention, explain
+
+
+def _trained_transformer_text(tmp_path):
+    over = dict(zoo.get_entry("transformer_text").test_overrides)
+    over.pop("vocab_size", None)
+    return recipes.train("transformer_text", epochs=2, out_dir=tmp_path, verbose=0,
+                         overrides=over)  # fmt: skip
+
+
+def test_transformer_text_writes_attention_and_explains_a_text(tmp_path, capsys):
+    from recipes.interpret import attended_tokens
+
+    res = _trained_transformer_text(tmp_path)
+    assert res.files["attention"].stat().st_size > 5000
+    assert cli(["explain", str(res.files["model"]), "--text", "a great movie, truly great"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("predicted ") and "attends to: " in out
+    assert (tmp_path / "explain.png").stat().st_size > 5000
+    vocab = json.loads((tmp_path / "text_vectorization.json").read_text())["vocabulary"]
+    ids = np.zeros((1, res.model.input_shape[1]), "int32")
+    ids[0, :3] = [vocab.index("great"), 1, vocab.index("great")]
+    (found,) = attended_tokens(res.model, ids, vocab)
+    assert [t for t, _ in found] == ["great", "[UNK]", "great"]  # padding left out
+    assert all(v > 0 for _, v in found)
+
+
+def test_attention_is_the_layers_own_scores():
+    from recipes.interpret import token_attention
+
+    model = zoo.build("transformer_text", **zoo.get_entry("transformer_text").test_overrides)
+    ids = np.random.default_rng(0).integers(1, 50, (2, 12)).astype("int32")
+    weights = token_attention(model, ids)
+    assert weights.shape == (2, 12)
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0, atol=1e-5)  # softmax rows, averaged
+    assert token_attention(zoo.build("mnist_mlp"), np.zeros((1, 784))) is None
+
+
+def test_explain_an_image_shows_gradcam_and_first_layer(tmp_path, capsys):
+    from PIL import Image
+
+    res = recipes.train("mnist_cnn", epochs=1, out_dir=tmp_path, verbose=0)
+    digit = np.zeros((40, 40), "uint8")
+    digit[6:34, 18:22] = 255
+    Image.fromarray(digit).save(tmp_path / "one.png")
+    found = explain(res.files["model"], input_file=tmp_path / "one.png")
+    assert found["gradcam"] and len(found["top"]) == 3
+    assert found["top"][0][1] >= found["top"][1][1]
+    assert found["files"]["explain"].stat().st_size > 10000
+    (tmp_path / "not.png").write_text("no image")
+    assert cli(["explain", str(res.files["model"]), "--input", str(tmp_path / "not.png")]) == 2
+    assert "not a readable image" in capsys.readouterr().err

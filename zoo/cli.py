@@ -259,6 +259,22 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    from recipes.interpret import explain
+
+    found = explain(args.model, input_file=args.input, text=args.text, out_dir=args.out,
+                    trusted=args.trust_code)  # fmt: skip
+    print("predicted " + ", ".join(f"{label} {p:.3f}" for label, p in found["top"]))
+    if found.get("tokens"):
+        ranked = sorted(found["tokens"], key=lambda tv: -tv[1])[:8]
+        print("attends to: " + ", ".join(f"{t} {v:.3f}" for t, v in ranked))
+    elif args.text is not None:
+        print("(no self-attention in this model: attended tokens are for Transformer models)")
+    for path in found["files"].values():
+        print(f"wrote {path}")
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import recipes
 
@@ -454,7 +470,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="zoo", description="A Keras 3 model zoo: build, train, inspect.")
     sub = p.add_subparsers(dest="command", required=True)
     for add in (_add_list, _add_info, _add_train, _add_lr_find, _add_check, _add_tune,
-                _add_evaluate, _add_predict, _add_generate, _add_export, _add_serve, _add_datasets,
+                _add_evaluate, _add_predict, _add_explain, _add_generate, _add_export, _add_serve,
+                _add_datasets,
                 _add_doctor):  # fmt: skip
         add(sub)
     return p
@@ -573,6 +590,17 @@ def _add_predict(sub: Any) -> None:
     s.add_argument("--text", action="append", required=True, help="a text; repeat for more")
     _trust_argument(s)
     s.set_defaults(func=cmd_predict)
+
+
+def _add_explain(sub: Any) -> None:
+    s = sub.add_parser("explain", help="what decided a trained classifier on one input")
+    s.add_argument("model", help="a registered name (saved_models/NAME/model.keras) or a .keras")
+    what = s.add_mutually_exclusive_group(required=True)
+    what.add_argument("--input", help="an image file (JPEG, PNG, ...)")
+    what.add_argument("--text", help="a text, for text classifiers")
+    s.add_argument("--out", help="folder for explain.png (default: beside the model)")
+    _trust_argument(s)
+    s.set_defaults(func=cmd_explain)
 
 
 def _add_generate(sub: Any) -> None:

@@ -6,31 +6,17 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from zoo.data.images import ImageTarget, decode_image, image_target
+from zoo.errors import DataFormatError
 from zoo.serving.errors import bad_request
 from zoo.serving.versions import Signature, TensorSpec
-
-#: The most pixels an uploaded image may decode to (a 4096 x 4096 photo).
-MAX_IMAGE_PIXELS = 4096 * 4096
-
-
-@dataclass(frozen=True)
-class ImageTarget:
-    """How an encoded image becomes the model's input: size, channels, scale."""
-
-    height: int
-    width: int
-    channels: int
-    flatten: bool
-    raw_pixels: bool  # 0-255 values (the backbone rescales) instead of [0, 1]
 
 
 @dataclass
@@ -58,28 +44,10 @@ class Adapters:
 
     def decode_image(self, data: bytes) -> np.ndarray:
         """Encoded JPEG/PNG/... -> the model's input, resized as the training data was."""
-        from PIL import Image, UnidentifiedImageError
-
-        t = self.image
         try:
-            with Image.open(io.BytesIO(data)) as im:
-                if im.width * im.height > MAX_IMAGE_PIXELS:
-                    raise bad_request(
-                        f"image is {im.width}x{im.height} pixels; the limit is "
-                        f"{MAX_IMAGE_PIXELS} pixels. Send a smaller image."
-                    )
-                pixels = np.asarray(im.convert("L" if t.channels == 1 else "RGB"), "float32")
-        except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError) as exc:
-            raise bad_request(f"b64 value is not a readable image (JPEG, PNG, ...): {exc}") from exc
-        if pixels.ndim == 2:
-            pixels = pixels[..., None]
-        if pixels.shape[:2] != (t.height, t.width):
-            import tensorflow as tf  # the same bilinear resize as the training pipeline
-
-            pixels = tf.image.resize(pixels, (t.height, t.width)).numpy()
-        if not t.raw_pixels:
-            pixels = pixels / 255.0
-        return pixels.reshape(-1) if t.flatten else pixels
+            return decode_image(data, self.image, "b64 value")
+        except DataFormatError as exc:
+            raise bad_request(str(exc)) from exc
 
 
 def b64_bytes(value: dict) -> bytes:
@@ -95,15 +63,8 @@ def b64_bytes(value: dict) -> bytes:
 
 
 def _image_target(spec: TensorSpec, raw_pixels: bool) -> ImageTarget | None:
-    dims = spec.shape[1:]
-    if not np.issubdtype(spec.dtype, np.floating):
-        return None
-    if len(dims) == 3 and dims[2] in (1, 3) and min(dims[:2]) > 0:
-        return ImageTarget(dims[0], dims[1], dims[2], False, raw_pixels)
-    side = math.isqrt(dims[0]) if len(dims) == 1 and dims[0] > 0 else 0
-    if spec.name == "pixels" and side >= 8 and side * side == dims[0]:  # a flattened image
-        return ImageTarget(side, side, 1, True, raw_pixels)
-    return None
+    floating = bool(np.issubdtype(spec.dtype, np.floating))
+    return image_target(spec.shape[1:], spec.name, floating, raw_pixels)
 
 
 def _entry(name: str) -> Any:
