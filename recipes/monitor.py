@@ -102,7 +102,8 @@ def _activation_probe(model: Any) -> Any:
     if not watched:
         return None
     try:
-        probe = keras.Model(model.inputs, [la.output for la in watched])
+        inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs  # as it is fed
+        probe = keras.Model(inputs, [la.output for la in watched])
     except (ValueError, AttributeError):  # subclassed or nested: no layer outputs to read
         return None
     probe.watched = [(la.name, _activation(la)) for la in watched]
