@@ -671,41 +671,33 @@ def main(argv: list[str] | None = None) -> int:
         saved.write_text(json.dumps(results, indent=2))
         out.write_text(render(results))
 
-    if "throughput" in only:
-        log("throughput")
-        results["throughput"] = throughput(models, args.runs, scale, log)
-        save()
-    if "accuracy" in only:
-        log("time to accuracy")
-        results["accuracy"] = time_to_accuracy(args.quick, args.runs, log)
-        save()
-    if "export" in only:
-        log("export")
-        results["export"] = export_section(args.quick, log)
-        save()
-    if "pipeline" in only:
-        log("input pipeline")
-        consumption = {
-            r["model"]: r["zoo"]["median"] for r in results.get("throughput", {}).get("rows", [])
-        }
-        results["pipeline"] = pipeline_section(args.quick, consumption, log)
-    if "serving" in only:
-        from benchmarks.serving import serving_section
+    def consumption() -> dict[str, float]:  # what training consumed, for the pipeline
+        rows = results.get("throughput", {}).get("rows", [])
+        return {r["model"]: r["zoo"]["median"] for r in rows}
 
-        log("serving")
-        results["serving"] = serving_section(args.quick, log)
-        save()
-    if "language" in only:
-        from benchmarks.language import language_section
+    def section(module: str, function: str):  # the newer sections import lazily
+        import importlib
 
-        log("language models")
-        results["language"] = language_section(args.quick, log)
-        save()
-    if "insight" in only:
-        from benchmarks.insight import insight_section
+        return getattr(importlib.import_module(f"benchmarks.{module}"), function)
 
-        log("monitor cost")
-        results["insight"] = insight_section(args.quick, log)
+    runners = {
+        "throughput": ("throughput", lambda: throughput(models, args.runs, scale, log)),
+        "accuracy": ("time to accuracy", lambda: time_to_accuracy(args.quick, args.runs, log)),
+        "export": ("export", lambda: export_section(args.quick, log)),
+        "pipeline": ("input pipeline",
+                     lambda: pipeline_section(args.quick, consumption(), log)),
+        "serving": ("serving", lambda: section("serving", "serving_section")(args.quick, log)),
+        "language": ("language models",
+                     lambda: section("language", "language_section")(args.quick, log)),
+        "insight": ("monitor cost",
+                    lambda: section("insight", "insight_section")(args.quick, log)),
+    }  # fmt: skip
+    for key in SECTIONS:
+        if key in only:
+            label, run_section = runners[key]
+            log(label)
+            results[key] = run_section()
+            save()  # after every section: a later failure keeps what was measured
     save()
     if not args.no_readme and not args.quick:
         update_readme(headline(results))

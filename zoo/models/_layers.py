@@ -46,3 +46,14 @@ class ImagePreprocess(keras.layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "mode": self.mode}
+
+
+class KeywordConfig:
+    """A model rebuilt from the keywords it was built with (``self.config``)."""
+
+    def get_config(self) -> dict[str, Any]:
+        return {**self.config, "name": self.name, "trainable": self.trainable}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Any:
+        return cls(**config)

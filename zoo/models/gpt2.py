@@ -35,6 +35,7 @@ class GPT2LanguageModel(CachedDecoding, keras.Model):
     ``generate``."""
 
     never_sample = None  # every BPE id is a real token
+    default_length = 50
 
     def __init__(
         self,
@@ -151,20 +152,11 @@ class GPT2LanguageModel(CachedDecoding, keras.Model):
         logits = b.token_embedding(b.layer_norm(x), reverse=True)
         return ops.softmax(ops.cast(logits, "float32")), cache
 
-    def generate(
-        self,
-        prompt: str,
-        length: int = 50,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        top_p: float | None = None,
-        seed: int | None = None,
-        use_cache: bool = True,
-    ) -> str:
-        """``length`` BPE tokens after ``prompt``, as text; ``top_k=1`` is greedy."""
-        ids = self.token_ids(prompt) or [self.vocabulary[END_OF_TEXT]]
-        new = self.generate_ids(ids, length, temperature, top_k, top_p, seed, use_cache)
-        return self.detokenize(new)
+    def encode_prompt(self, prompt: str) -> list[int]:
+        return self.token_ids(prompt) or [self.vocabulary[END_OF_TEXT]]
+
+    def decode_ids(self, ids: list[int]) -> str:
+        return self.detokenize(ids)
 
 
 class _TextTools:

@@ -15,6 +15,7 @@ from keras import ops
 
 from zoo.models import sequence  # noqa: F401 (registers the language_model task first)
 from zoo.models._blocks import check_positive, check_range
+from zoo.models._layers import KeywordConfig
 from zoo.registry import register
 
 POSITIONAL_ENCODINGS = ("learned", "sinusoidal")
@@ -51,12 +52,33 @@ def compiled(fn):
 
 
 class CachedDecoding:
-    """``generate`` for a decoder with ``call_with_cache(ids, cache, index)`` and
-    ``empty_cache()``: prefill the prompt, then one position per new token; when the
-    window fills, the last half is re-read. Shared by ``transformer_lm`` and ``gpt2_lm``."""
+    """``generate`` for a decoder with ``call_with_cache(ids, cache, index)``,
+    ``empty_cache()``, ``window`` and its own ``encode_prompt`` / ``decode_ids``: prefill
+    the prompt, then one position per new token; when the window fills, the last half is
+    re-read. Shared by ``transformer_lm`` and ``gpt2_lm``."""
 
     #: The id never sampled (the characters' padding); None: any id may come next.
     never_sample: int | None = 0
+    #: ``generate``'s default number of new tokens.
+    default_length = 200
+
+    def generate(
+        self,
+        prompt: str,
+        length: int | None = None,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
+        use_cache: bool = True,
+    ) -> str:
+        """``length`` tokens after ``prompt``, as text, sampled at ``temperature`` (0 or
+        ``top_k=1``: greedy) among the ``top_k`` most probable / the ``top_p`` mass."""
+        length = self.default_length if length is None else length
+        ids = self.encode_prompt(prompt)
+        return self.decode_ids(
+            self.generate_ids(ids, length, temperature, top_k, top_p, seed, use_cache)
+        )
 
     def _step(self, token_ids: np.ndarray, cache: Any, index: int) -> tuple[np.ndarray, Any]:
         if getattr(self, "_step_fn", None) is None:
@@ -110,7 +132,7 @@ def run_decoder_blocks(blocks: list, x: Any, cache: Any, index: Any) -> tuple[An
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class TransformerLanguageModel(CachedDecoding, keras.Model):
+class TransformerLanguageModel(KeywordConfig, CachedDecoding, keras.Model):
     """Next-token probabilities per position, with ``generate`` over a key/value cache."""
 
     def __init__(
@@ -161,13 +183,6 @@ class TransformerLanguageModel(CachedDecoding, keras.Model):
             "positional_encoding": positional_encoding,
         }
 
-    def get_config(self) -> dict[str, Any]:
-        return {**self.config, "name": self.name, "trainable": self.trainable}
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> TransformerLanguageModel:
-        return cls(**config)
-
     # ------------------------------------------------------------------ the cache
 
     @property
@@ -189,22 +204,15 @@ class TransformerLanguageModel(CachedDecoding, keras.Model):
         logits = self.token_embedding(self.final_norm(x), reverse=True)
         return ops.softmax(ops.cast(logits, "float32")), cache
 
-    def generate(
-        self,
-        prompt: str,
-        length: int = 200,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        top_p: float | None = None,
-        seed: int | None = None,
-        use_cache: bool = True,
-    ) -> str:
-        """``length`` characters after ``prompt``, sampled at ``temperature`` (0: greedy)
-        among the ``top_k`` most probable / the ``top_p`` mass, on the key/value cache."""
-        from zoo.text import decode, encode
+    def encode_prompt(self, prompt: str) -> list[int]:
+        from zoo.text import encode
 
-        ids = list(encode(prompt)) or [int(encode("\n")[0])]  # an empty prompt: a new line
-        return decode(self.generate_ids(ids, length, temperature, top_k, top_p, seed, use_cache))
+        return list(encode(prompt)) or [int(encode("\n")[0])]  # an empty prompt: a new line
+
+    def decode_ids(self, ids: list[int]) -> str:
+        from zoo.text import decode
+
+        return decode(ids)
 
 
 @register("transformer_lm", task="language_model", summary="A decoder-only, GPT-style "

@@ -16,6 +16,7 @@ import keras
 from keras import ops
 
 from zoo.models._blocks import check_positive, check_range, classifier_head
+from zoo.models._layers import KeywordConfig
 from zoo.registry import register, register_builder
 from zoo.tasks import Task, register_task
 
@@ -431,7 +432,7 @@ register_task(
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class CharLanguageModel(keras.Model):
+class CharLanguageModel(KeywordConfig, keras.Model):
     """A functional character LSTM with ``generate``: next-character probabilities per step."""
 
     def __init__(
@@ -464,13 +465,6 @@ class CharLanguageModel(keras.Model):
             "dropout": dropout,
             "unroll": unroll,
         }
-
-    def get_config(self) -> dict[str, Any]:
-        return {**self.config, "name": self.name, "trainable": self.trainable}
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> CharLanguageModel:
-        return cls(**config)
 
     def generate(
         self,
