@@ -628,6 +628,36 @@ def update_readme(text: str, readme: Path = ROOT / "README.md") -> None:
 SECTIONS = ("throughput", "accuracy", "export", "pipeline", "serving", "language", "insight")
 
 
+Runner = tuple[str, Callable[[], Any]]  # a section's log label and the call measuring it
+
+
+def _section_runners(args: Any, models: tuple[str, ...], scale: float, results: dict,
+                     log: Callable[[str], None]) -> dict[str, Runner]:  # fmt: skip
+    """Each section's log label and the call that measures it."""
+
+    def consumption() -> dict[str, float]:  # what training consumed, for the pipeline
+        rows = results.get("throughput", {}).get("rows", [])
+        return {r["model"]: r["zoo"]["median"] for r in rows}
+
+    def section(module: str, function: str):  # the newer sections import lazily
+        import importlib
+
+        return getattr(importlib.import_module(f"benchmarks.{module}"), function)
+
+    return {
+        "throughput": ("throughput", lambda: throughput(models, args.runs, scale, log)),
+        "accuracy": ("time to accuracy", lambda: time_to_accuracy(args.quick, args.runs, log)),
+        "export": ("export", lambda: export_section(args.quick, log)),
+        "pipeline": ("input pipeline",
+                     lambda: pipeline_section(args.quick, consumption(), log)),
+        "serving": ("serving", lambda: section("serving", "serving_section")(args.quick, log)),
+        "language": ("language models",
+                     lambda: section("language", "language_section")(args.quick, log)),
+        "insight": ("monitor cost",
+                    lambda: section("insight", "insight_section")(args.quick, log)),
+    }  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     p.add_argument("--only", default=",".join(SECTIONS), help=f"comma list of {SECTIONS}")
@@ -671,27 +701,7 @@ def main(argv: list[str] | None = None) -> int:
         saved.write_text(json.dumps(results, indent=2))
         out.write_text(render(results))
 
-    def consumption() -> dict[str, float]:  # what training consumed, for the pipeline
-        rows = results.get("throughput", {}).get("rows", [])
-        return {r["model"]: r["zoo"]["median"] for r in rows}
-
-    def section(module: str, function: str):  # the newer sections import lazily
-        import importlib
-
-        return getattr(importlib.import_module(f"benchmarks.{module}"), function)
-
-    runners = {
-        "throughput": ("throughput", lambda: throughput(models, args.runs, scale, log)),
-        "accuracy": ("time to accuracy", lambda: time_to_accuracy(args.quick, args.runs, log)),
-        "export": ("export", lambda: export_section(args.quick, log)),
-        "pipeline": ("input pipeline",
-                     lambda: pipeline_section(args.quick, consumption(), log)),
-        "serving": ("serving", lambda: section("serving", "serving_section")(args.quick, log)),
-        "language": ("language models",
-                     lambda: section("language", "language_section")(args.quick, log)),
-        "insight": ("monitor cost",
-                    lambda: section("insight", "insight_section")(args.quick, log)),
-    }  # fmt: skip
+    runners = _section_runners(args, models, scale, results, log)
     for key in SECTIONS:
         if key in only:
             label, run_section = runners[key]
