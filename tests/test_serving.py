@@ -57,7 +57,10 @@ def served(tmp_path_factory):
         "cifar10_cnn": zoo.build("cifar10_cnn"),
         "gan": zoo.build("gan", **zoo.registry.get_entry("gan").test_overrides),
         "char_lstm": zoo.build("char_lstm", **zoo.registry.get_entry("char_lstm").test_overrides),
-    }
+        "diffusion": zoo.build("diffusion", **zoo.registry.get_entry("diffusion").test_overrides),
+        "autoencoder": zoo.build("autoencoder",
+                                 **zoo.registry.get_entry("autoencoder").test_overrides),
+    }  # fmt: skip
     labels = {"mnist_mlp": [str(i) for i in range(10)], "cifar10_cnn": CIFAR}
     for name, model in models.items():
         export(model, root / name, formats=["saved_model"], name=name, labels=labels.get(name))
@@ -219,12 +222,39 @@ def test_generator_returns_png_samples(served):
     assert again == answer.json()  # the seed fixes the noise
 
 
+def test_diffusion_samples_as_the_keras_denoiser(served):
+    from zoo.models.generative import ddim_sample, noise_schedule
+
+    body = {"count": 2, "steps": 3, "seed": 1}
+    answer = served.http.post("/v1/models/diffusion:generate", json=body)
+    assert answer.status_code == 200, answer.text
+    got = np.stack([np.asarray(Image.open(io.BytesIO(base64.b64decode(i["b64"]))))
+                    for i in answer.json()["images"]])  # fmt: skip
+    model = served.models["diffusion"]
+
+    def denoise(x, t):
+        return np.asarray(model.network([x, t], training=False))
+
+    expected = ddim_sample(denoise, 2, (8, 8, 1), noise_schedule(model.timesteps), 3, 1)
+    assert np.abs(got.astype(int) - np.round(expected[..., 0] * 255)).max() <= 1
+
+
+def test_autoencoder_answers_its_reconstruction(served):
+    x = np.random.default_rng(8).uniform(0, 1, (1, 8, 8, 1)).astype("float32")
+    answer = served.http.post("/v1/models/autoencoder:predict", json={"instances": x.tolist()})
+    assert answer.status_code == 200, answer.text
+    expected = _keras(served.models["autoencoder"], x)
+    np.testing.assert_allclose(answer.json()["predictions"], expected, atol=1e-5)
+
+
 def test_listing_and_page_assets(served):
     listing = {m["name"]: m for m in served.http.get("/zoo/models").json()["models"]}
     assert {n: m["kind"] for n, m in listing.items()} == {
         "mnist_mlp": "digit", "cifar10_cnn": "image", "lstm_text": "text", "gan": "generator",
-        "char_lstm": "language_model",
+        "char_lstm": "language_model", "diffusion": "diffusion", "autoencoder": "image",
     }  # fmt: skip
+    assert listing["autoencoder"]["output"] == "image"
+    assert listing["cifar10_cnn"]["output"] == "classes"
     assert listing["cifar10_cnn"]["labels"] == CIFAR
     card = listing["cifar10_cnn"]["card"]
     assert card["summary"] == zoo.registry.get_entry("cifar10_cnn").summary

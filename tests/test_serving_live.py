@@ -227,10 +227,13 @@ def _trained_mlp():
 @pytest.fixture(scope="module")
 def page_server(tmp_path_factory):
     root = tmp_path_factory.mktemp("page")
-    models = {"mnist_mlp": _trained_mlp(), "cifar10_cnn": zoo.build("cifar10_cnn")}
+    models = {"mnist_mlp": _trained_mlp(), "cifar10_cnn": zoo.build("cifar10_cnn"),
+              "conv_autoencoder": zoo.build("conv_autoencoder")}  # fmt: skip
     _export(models["mnist_mlp"], root / "mnist_mlp")
     export(models["cifar10_cnn"], root / "cifar10_cnn", formats=["saved_model"],
            name="cifar10_cnn", labels=[f"class {i}" for i in range(10)])  # fmt: skip
+    export(models["conv_autoencoder"], root / "conv_autoencoder", formats=["saved_model"],
+           name="conv_autoencoder")  # fmt: skip
     server = ServerProcess([str(root / n) for n in models], root, root / "serve.log")
     yield server, models
     assert server.stop() == 0
@@ -306,3 +309,17 @@ def test_upload_a_photo_and_see_bars(page_server, browser_page, tmp_path):
     assert base64.b64decode(page.get_attribute("#preview", "src").split(",", 1)[1])[:2] == (
         b"\xff\xd8"  # the JPEG the person chose
     )
+
+
+def test_draw_for_an_autoencoder_and_see_its_reconstruction(page_server, browser_page):
+    server, _ = page_server
+    page = browser_page
+    page.goto(server.rest + "/models/conv_autoencoder")
+    box = page.wait_for_selector("#canvas").bounding_box()
+    page.mouse.move(box["x"] + 60, box["y"] + 60)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 200, box["y"] + 200)
+    page.mouse.up()
+    page.click("#predict")
+    shown = page.wait_for_selector("#output-image")
+    assert shown.get_attribute("width") == "28" and shown.get_attribute("height") == "28"

@@ -34,7 +34,7 @@ import numpy as np
 from zoo.errors import InvalidArgumentError, ZooError
 from zoo.registry import EXPORT_FORMATS as FORMATS
 from zoo.registry import QUANTIZATIONS
-from zoo.reports import library_versions
+from zoo.reports import jsonable, library_versions
 from zoo.staging import apply_umask, check_output_folder, temp_dir, write_atomic
 
 DEFAULT_TOLERANCE = 1e-5
@@ -652,6 +652,10 @@ def _manifest(model, name, artifacts, figures, variants, labels, preprocessing, 
         "inputs": _input_specs(model),
         "outputs": [{"name": "output_0", "shape": list(out_t.shape), "dtype": str(out_t.dtype)}],
         "labels": list(labels) if labels is not None else None,
+        # the builder keywords of models that keep them (a served denoiser's noise schedule)
+        "keywords": jsonable(getattr(model, "config", None))
+        if isinstance(getattr(model, "config", None), dict)
+        else None,
         "preprocessing": preprocessing,
         "tolerance": tol,
         "artifacts": arts,

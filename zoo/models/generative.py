@@ -569,8 +569,7 @@ class Diffusion(keras.Model):
         self.ema_network.trainable = False
         self.config = {"image_shape": list(image_shape), "widths": list(widths),
                        "timesteps": timesteps, "time_dim": time_dim, "ema": ema}  # fmt: skip
-        betas = np.linspace(1e-4, 0.02, timesteps, dtype="float64")
-        self.alpha_bar = np.cumprod(1.0 - betas).astype("float32")
+        self.alpha_bar = noise_schedule(timesteps)
         self.timesteps, self.ema = timesteps, ema
         self.loss_tracker = keras.metrics.Mean(name="loss")
 
@@ -634,17 +633,36 @@ class Diffusion(keras.Model):
 
     def sample(self, n: int, steps: int = 20, seed: int | None = None) -> np.ndarray:
         """``n`` images in [0, 1] by deterministic DDIM over ``steps`` steps (EMA weights)."""
-        rng = np.random.default_rng(seed)
+
+        def denoise(x: np.ndarray, t: np.ndarray) -> np.ndarray:
+            return np.asarray(self.ema_network([x, t], training=False))
+
         shape = tuple(self.config["image_shape"])
-        x = rng.standard_normal((n, *shape)).astype("float32")
-        ts = np.linspace(self.timesteps - 1, 0, max(1, steps)).round().astype(int)
-        for i, t in enumerate(ts):
-            ab = self.alpha_bar[t]
-            eps = np.asarray(self.ema_network([x, np.full((n, 1), t, "int32")], training=False))
-            x0 = np.clip((x - np.sqrt(1 - ab) * eps) / np.sqrt(ab), -1, 1)
-            ab_prev = self.alpha_bar[ts[i + 1]] if i + 1 < len(ts) else 1.0
-            x = np.sqrt(ab_prev) * x0 + np.sqrt(1 - ab_prev) * eps
-        return ((np.clip(x, -1, 1) + 1) / 2).astype("float32")
+        return ddim_sample(denoise, n, shape, self.alpha_bar, steps, seed)
+
+
+def noise_schedule(timesteps: int) -> np.ndarray:
+    """The cumulative signal fractions (alpha-bar) of the linear DDPM schedule
+    (betas from 1e-4 to 0.02): what training noised with and sampling undoes."""
+    betas = np.linspace(1e-4, 0.02, timesteps, dtype="float64")
+    return np.cumprod(1.0 - betas).astype("float32")
+
+
+def ddim_sample(denoise: Any, n: int, image_shape: tuple, alpha_bar: np.ndarray,
+                steps: int = 20, seed: int | None = None) -> np.ndarray:  # fmt: skip
+    """``n`` images in [0, 1] by deterministic DDIM: ``denoise(x, t)`` predicts the noise
+    in ``x`` at time steps ``t`` (shape (n, 1)). Used by ``Diffusion.sample`` and by
+    ``zoo serve`` on an exported denoiser."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, *image_shape)).astype("float32")
+    ts = np.linspace(len(alpha_bar) - 1, 0, max(1, steps)).round().astype(int)
+    for i, t in enumerate(ts):
+        ab = alpha_bar[t]
+        eps = np.asarray(denoise(x, np.full((n, 1), t, "int32")))
+        x0 = np.clip((x - np.sqrt(1 - ab) * eps) / np.sqrt(ab), -1, 1)
+        ab_prev = alpha_bar[ts[i + 1]] if i + 1 < len(ts) else 1.0
+        x = (np.sqrt(ab_prev) * x0 + np.sqrt(1 - ab_prev) * eps).astype("float32")
+    return ((np.clip(x, -1, 1) + 1) / 2).astype("float32")
 
 
 @register("diffusion", task="diffusion", summary="A small DDPM/DDIM for 28x28 images: U-Net with "

@@ -23,17 +23,20 @@ from zoo.serving.versions import Signature, TensorSpec
 class Adapters:
     """Everything beyond tensors: the page's widget, labels, text and image decoding."""
 
-    kind: str  # digit | image | text | language_model | generator | tensor
+    kind: str  # digit | image | text | language_model | generator | diffusion | tensor
     labels: list[str] | None = None
     card: dict[str, Any] = field(default_factory=dict)
     image: ImageTarget | None = None
     vocabulary: Path | None = None
     window: int | None = None  # language models: the context the model reads
+    timesteps: int | None = None  # diffusion: the noise schedule's length
+    output: str = "values"  # "classes" (probabilities), "image", or "values"
     _vectorizer: Any = None
 
     def describe(self) -> dict[str, Any]:
         image = self.image.__dict__ if self.image else None
-        return {"kind": self.kind, "labels": self.labels, "card": self.card, "image": image}
+        return {"kind": self.kind, "labels": self.labels, "card": self.card, "image": image,
+                "output": self.output}  # fmt: skip
 
     def vectorize(self, texts: list[str]) -> np.ndarray:
         if self._vectorizer is None:
@@ -87,8 +90,40 @@ def _language_model_window(entry: Any, spec: TensorSpec) -> int | None:
     return spec.shape[1] if len(spec.shape) == 2 and spec.shape[1] > 0 else None
 
 
+def _output_kind(outs: list[TensorSpec]) -> str:
+    if len(outs) != 1:
+        return "values"
+    shape = outs[0].shape
+    if len(shape) == 4 and shape[-1] in (1, 3):
+        return "image"
+    return "classes" if len(shape) == 2 and shape[-1] > 1 else "values"
+
+
+def _timesteps(base: Path, entry: Any, manifest: dict) -> int:
+    """The schedule a served denoiser was trained with: its export's or its run's keywords,
+    else the card's default."""
+    exported = manifest.get("keywords") or {}
+    if isinstance(exported.get("timesteps"), int):
+        return exported["timesteps"]
+    metrics = base / "metrics.json"
+    if metrics.is_file():
+        try:
+            keywords = json.loads(metrics.read_text()).get("keywords") or {}
+            if isinstance(keywords.get("timesteps"), int):
+                return keywords["timesteps"]
+        except (json.JSONDecodeError, AttributeError):
+            pass  # no readable report: the card's default
+    return int(entry.defaults()["timesteps"])
+
+
 def adapters_for(base: Path, model_name: str, signature: Signature) -> Adapters:
     """Work out what kind of model ``base`` holds from its signature and export files."""
+    kind = _adapters_for(base, model_name, signature)
+    kind.output = _output_kind(list(signature.outputs.values()))
+    return kind
+
+
+def _adapters_for(base: Path, model_name: str, signature: Signature) -> Adapters:
     manifest_path = base / "export.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
     entry = _entry(manifest.get("name") or model_name)
@@ -96,6 +131,8 @@ def adapters_for(base: Path, model_name: str, signature: Signature) -> Adapters:
     card = _card(entry, manifest)
     ins, outs = list(signature.inputs.values()), list(signature.outputs.values())
     single = ins[0] if len(ins) == 1 else None
+    if entry is not None and entry.task == "diffusion" and len(ins) == 2:
+        return Adapters("diffusion", None, card, timesteps=_timesteps(base, entry, manifest))
     if single is None:
         return Adapters("tensor", labels, card)
     window = _language_model_window(entry, single)

@@ -142,6 +142,11 @@ class ServedModel:
             raise not_found(f"Could not find version {version} of model {self.name}")
         return [self.status[version]]
 
+    @property
+    def executor(self) -> ThreadPoolExecutor:
+        """The model's own thread: batches, and work that must not run beside them."""
+        return self._executor
+
     async def run(self, live: Live, signature: Signature, inputs: Batch) -> Batch:
         return await live.batcher.submit(signature.name, inputs)
 

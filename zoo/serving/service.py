@@ -154,6 +154,8 @@ async def generate(models: ModelSet, name: str, version: int | None, doc: dict) 
         return await _generate_text(model, live, doc)
     if kind == "generator":
         return await _generate_images(model, live, doc)
+    if kind == "diffusion":
+        return await _generate_diffusion(model, live, doc)
     raise bad_request(f"{name} is a {kind} model; generate is for language and generative models")
 
 
@@ -182,17 +184,47 @@ async def _generate_text(model: ServedModel, live: Live, doc: dict) -> dict:
 
 
 async def _generate_images(model: ServedModel, live: Live, doc: dict) -> dict:
-    from PIL import Image
-
     count = _int_field(doc, "count", 8, 1, MAX_SAMPLES)
     signature = live.signature(None)
     ((key, spec),) = signature.inputs.items()
     noise = np.random.default_rng(_seed(doc)).standard_normal((count, spec.shape[1]))
     out = await model.run(live, signature, {key: noise.astype(spec.dtype)})
-    images = np.clip(next(iter(out.values())), 0.0, 1.0)
+    return {"images": _pngs(next(iter(out.values())))}
+
+
+async def _generate_diffusion(model: ServedModel, live: Live, doc: dict) -> dict:
+    """DDIM over the exported denoiser, on the model's own thread (its steps are serial)."""
+    import asyncio
+
+    from zoo.models.generative import ddim_sample, noise_schedule
+
+    count = _int_field(doc, "count", 4, 1, MAX_SAMPLES // 4)
+    steps = _int_field(doc, "steps", 20, 1, 200)
+    signature = live.signature(None)
+    image = next(s for s in signature.inputs.values() if len(s.shape) == 4)
+    step = next(s for s in signature.inputs.values() if len(s.shape) != 4)
+    (out_key,) = signature.outputs
+
+    def denoise(x: np.ndarray, t: np.ndarray) -> np.ndarray:
+        batch = {image.name: x.astype(image.dtype), step.name: t.astype(step.dtype)}
+        return live.loaded.run(signature.name, batch)[out_key]
+
+    schedule = noise_schedule(live.adapters.timesteps)
+    images = await asyncio.get_running_loop().run_in_executor(
+        model.executor, ddim_sample, denoise, count, image.shape[1:], schedule, steps,
+        _seed(doc),
+    )  # fmt: skip
+    return {"images": _pngs(images)}
+
+
+def _pngs(images: np.ndarray) -> list[dict[str, str]]:
+    """Images in [0, 1] as TF Serving-style ``{"b64": PNG}`` values."""
+    from PIL import Image
+
+    images = np.clip(images, 0.0, 1.0)
     pngs = []
     for img in (images * 255).round().astype("uint8"):
         buf = io.BytesIO()
         Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img).save(buf, format="PNG")
         pngs.append({"b64": base64.b64encode(buf.getvalue()).decode()})
-    return {"images": pngs}
+    return pngs

@@ -39,12 +39,33 @@ function showBars(out, ranked) {
   out.replaceChildren(el("div", { id: "top-label", text: ranked[0].label }), ...rows);
 }
 
+// an image the model returned (an autoencoder's reconstruction): H x W x C values in [0, 1]
+function showImage(out, rows) {
+  const h = rows.length, w = rows[0].length;
+  const canvas = el("canvas", { id: "output-image", width: w, height: h,
+    style: "width:168px;height:168px;image-rendering:pixelated;border:1px solid #ccc" });
+  const ctx = canvas.getContext("2d");
+  const data = ctx.createImageData(w, h);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const px = rows[y][x];
+      const rgb = px.length === 3 ? px : [px[0], px[0], px[0]];
+      for (let c = 0; c < 3; c++) data.data[4 * (y * w + x) + c] = 255 * Math.min(1, Math.max(0, rgb[c]));
+      data.data[4 * (y * w + x) + 3] = 255;
+    }
+  }
+  ctx.putImageData(data, 0, 0);
+  out.replaceChildren(el("p", { text: "The model's output:" }), canvas);
+}
+
 async function classify(model, out, instance) {
   out.replaceChildren(el("p", { class: "muted", text: "Asking the model..." }));
   try {
-    const k = model.labels ? model.labels.length : 10;
-    const answer = await call(model.name, "predict", { instances: [instance], top_k: k });
+    const body = { instances: [instance] };
+    if (model.output === "classes") body.top_k = model.labels ? model.labels.length : 10;
+    const answer = await call(model.name, "predict", body);
     if (answer.top_k) showBars(out, answer.top_k[0]);
+    else if (model.output === "image") showImage(out, answer.predictions[0]);
     else out.replaceChildren(el("pre", { text: JSON.stringify(answer.predictions[0]) }));
   } catch (err) {
     showError(out, err);
@@ -137,7 +158,8 @@ function generatorWidget(model, box, out) {
   button.addEventListener("click", async () => {
     try {
       const seed = Math.floor(Math.random() * 1e9);
-      const answer = await call(model.name, "generate", { count: 8, seed });
+      const count = model.kind === "diffusion" ? 4 : 8;  // diffusion: 20 denoising steps each
+      const answer = await call(model.name, "generate", { count, seed });
       const imgs = answer.images.map((i) => el("img", { src: `data:image/png;base64,${i.b64}` }));
       out.replaceChildren(el("div", { class: "samples" }, ...imgs));
     } catch (err) {
@@ -163,7 +185,8 @@ function tensorWidget(model, box, out) {
 
 const WIDGETS = {
   digit: digitWidget, image: imageWidget, text: textWidget,
-  language_model: languageModelWidget, generator: generatorWidget, tensor: tensorWidget,
+  language_model: languageModelWidget, generator: generatorWidget, diffusion: generatorWidget,
+  tensor: tensorWidget,
 };
 
 function card(model) {
