@@ -113,7 +113,7 @@ def evaluate(
     report = get_task(task).report
     if report == "classification":
         return classification_report(y, p, class_names)
-    if report == "language_model":
+    if report in ("language_model", "seq2seq"):  # teacher-forced, token by token
         return language_model_report(y, p)
     return regression_report(y, p)
 
@@ -222,13 +222,18 @@ def predict(
 ) -> dict[str, Any]:
     """Predictions of a trained model; raw strings work for text models (vocabulary beside).
 
-    Returns ``{"probabilities": array, "labels": [...] or None, "predicted": [...]}``.
+    Returns ``{"probabilities": array, "labels": [...] or None, "predicted": [...]}``;
+    sequence-to-sequence models add ``"translations"`` (greedy decoding) instead.
     """
     from recipes.text import FILENAME, load_vectorizer
     from zoo.errors import InvalidArgumentError
     from zoo.loading import load_trained
 
     model, report, path = load_trained(model_or_name, trusted=trusted)
+    if hasattr(model, "translate"):  # sequence to sequence: decoded text out
+        texts = [inputs] if isinstance(inputs, str) else list(inputs)
+        return {"translations": model.translate(texts), "probabilities": None, "labels": None,
+                "predicted": None}  # fmt: skip
     x = inputs
     is_text = isinstance(inputs, str) or (
         isinstance(inputs, (list, tuple)) and inputs and isinstance(inputs[0], str)
@@ -251,6 +256,30 @@ def predict(
         idx = proba.argmax(-1)
         predicted = [labels[i] if labels else int(i) for i in idx]
     return {"probabilities": proba, "labels": labels, "predicted": predicted}
+
+
+def translation_report(model: Any, test: Any, limit: int = 500, beams: int = 100,
+                       width: int = 3) -> dict[str, Any]:  # fmt: skip
+    """Exact match and character BLEU of decoded test targets: greedy on up to ``limit``
+    pairs, beam search (``width`` beams) on the first ``beams``."""
+    from zoo.text import decode
+
+    sources, references = [], []
+    for x, y in test.take(limit):
+        sources.append(decode(np.asarray(x["encoder_ids"])))
+        references.append(decode(np.asarray(y)).split("\n")[0])
+    if not sources:
+        return {}
+    greedy = model.translate(sources)
+    beam = model.translate(sources[:beams], beam_width=width)
+    return {
+        "exact_match": float(np.mean([g == r for g, r in zip(greedy, references)])),
+        "exact_match_beam": float(np.mean([b == r for b, r in zip(beam, references)])),
+        "bleu_char": float(np.mean([bleu(r, g) for r, g in zip(references, greedy)])),
+        "decoded": len(sources), "beam_decoded": len(beam), "beam_width": width,
+        "examples": [{"source": s, "reference": r, "greedy": g}
+                     for s, r, g in list(zip(sources, references, greedy))[:5]],
+    }  # fmt: skip
 
 
 def bleu(reference: Sequence[str], candidate: Sequence[str], max_n: int = 4) -> float:

@@ -343,6 +343,10 @@ def evaluate_run(run: Run) -> tuple[dict[str, float], dict[str, Any]]:
     evaluation = evaluate(model, test, task=entry.task, class_names=run.raw.info.class_names)
     if report == "language_model" and hasattr(model, "generate"):
         evaluation.update(_generation_bleu(model, run.raw.test))
+    if report == "seq2seq" and hasattr(model, "translate"):
+        from recipes.evaluate import translation_report
+
+        evaluation.update(translation_report(model, run.raw.test))
     from recipes.baselines import baselines, lift
 
     run.baselines = baselines(run.raw, report)

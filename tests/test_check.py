@@ -26,6 +26,7 @@ NOT_FLOAT64 = {
     "diffusion": "its time embedding computes in float32",
     "transformer_lm": "its softmax head is float32, and so is keras-hub's attention softmax",
     "gpt2_lm": "keras-hub's backbone rebuilds its float32 preset weights",
+    "transformer_seq2seq": "its softmax head is float32, and so is keras-hub's attention softmax",
 }
 
 

@@ -236,6 +236,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     import recipes
 
     out = recipes.predict(args.model, args.text, trusted=args.trust_code)
+    if "translations" in out:
+        for text, decoded in zip(args.text, out["translations"]):
+            print(f"{decoded}\t{text}")
+        return 0
     for text, probs, label in zip(args.text, out["probabilities"], out["predicted"] or []):
         names = out["labels"] or [str(i) for i in range(len(probs))]
         ranked = ", ".join(f"{names[i]} {probs[i]:.3f}" for i in probs.argsort()[::-1][:3])

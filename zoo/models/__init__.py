@@ -8,6 +8,7 @@ from zoo.models import (  # noqa: F401
     gpt2,
     language,
     mlp,
+    seq2seq,
     sequence,
     transfer,
 )
