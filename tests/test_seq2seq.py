@@ -86,3 +86,29 @@ def test_dates_are_translated_exactly(tmp_path):
     assert evaluation["exact_match_beam"] >= 0.95
     assert evaluation["bleu_char"] > 0.9
     assert res.model.translate("Wednesday, 25 November 2026") == ["2026-11-25"]
+
+
+def test_encoder_and_one_decoder_step_export_to_tflite_and_decode_alike(model, tmp_path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    reports = model.export_parts(tmp_path)
+    assert set(reports) == {"encoder", "decoder_step"}
+    encoder = Interpreter(str(tmp_path / "encoder" / "encoder.tflite")).get_signature_runner()
+    step = Interpreter(str(tmp_path / "decoder_step" / "decoder_step.tflite"))
+    step = step.get_signature_runner()
+    sources = model.encode_sources(["25 November 2026", "3/4/2001"])
+    start, length = encode("\n")[0], model.config["target_length"]
+    for source, expected in zip(sources, model.greedy(sources)):
+        states = next(iter(encoder(encoder_ids=source[None]).values()))
+        target = np.zeros((1, length), "int32")
+        target[0, 0] = start
+        decoded = []
+        for i in range(length):  # the phone's loop: the encoder once, one step per character
+            probs = next(iter(step(decoder_ids=target, encoder_states=states,
+                                   encoder_ids=source[None]).values()))  # fmt: skip
+            decoded.append(int(probs[0, i].argmax()))
+            if i + 1 < length:
+                target[0, i + 1] = decoded[-1]
+        decoded = np.asarray(decoded)
+        ended = np.cumsum(decoded == start) - (decoded == start) > 0
+        np.testing.assert_array_equal(np.where(ended, 0, decoded), expected)

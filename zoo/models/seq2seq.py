@@ -111,6 +111,42 @@ class Seq2SeqTransformer(KeywordConfig, keras.Model):
             "dropout": dropout, "positional_encoding": positional_encoding,
         }  # fmt: skip
 
+    # ------------------------------------------------------------------ parts
+
+    def parts(self) -> dict[str, keras.Model]:
+        """The encoder (source ids -> states) and one decoder step (target prefix, states,
+        source ids -> next-character probabilities), sharing this model's layers: what a
+        phone runs, the encoder once and the step once per output character."""
+        layers = self.config["num_layers"]
+        source = self.inputs[0]
+        encoder = keras.Model(source, self.get_layer(f"encoder{layers}").output, name="encoder")
+        states = keras.Input(shape=encoder.output.shape[1:], name="encoder_states")
+        source_ids = keras.Input(shape=source.shape[1:], dtype="int32", name="encoder_ids")
+        target = keras.Input(shape=self.inputs[1].shape[1:], dtype="int32", name="decoder_ids")
+        padding = ops.not_equal(source_ids, 0)
+        y = self.get_layer("target_embedding")(
+            [self.get_layer("target_tokens")(target),
+             self.get_layer("target_positions")(self.get_layer("target_tokens")(target))]
+        )  # fmt: skip
+        for i in range(1, layers + 1):
+            block = self.get_layer(f"decoder{i}")
+            y = block(y, encoder_sequence=states, encoder_padding_mask=padding,
+                      use_causal_mask=True)  # fmt: skip
+        probs = self.get_layer("next_char")(self.get_layer("final_norm")(y))
+        step = keras.Model([target, states, source_ids], probs, name="decoder_step")
+        return {"encoder": encoder, "decoder_step": step}
+
+    def export_parts(self, out_dir: Any, formats: tuple[str, ...] = ("saved_model", "tflite"),
+                     **options: Any) -> dict[str, Any]:  # fmt: skip
+        """``zoo.export`` of each part into ``out_dir/encoder`` and ``out_dir/decoder_step``,
+        each checked against Keras (parity)."""
+        from pathlib import Path
+
+        from zoo.exporting import export
+
+        return {name: export(part, Path(out_dir) / name, formats=formats, name=name, **options)
+                for name, part in self.parts().items()}  # fmt: skip
+
     # ------------------------------------------------------------------ decoding
 
     def encode_sources(self, texts: list[str]) -> np.ndarray:
