@@ -109,3 +109,23 @@ def test_zoo_train_reads_python_docs_in_the_checkpoints_tokens(tmp_path):
     assert first.shape == (16,) and first.max() >= 97  # past the characters: BPE ids
     assert res.report["evaluation"]["perplexity"] < vocabulary / 4  # it learned something
     assert 0.0 <= res.report["evaluation"]["bleu_char"] <= 1.0
+
+
+def test_zoo_train_fine_tunes_on_a_text_file(tmp_path, capsys):
+    from zoo.data.sequences import python_docs_text
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text(python_docs_text(6000), encoding="utf-8")
+    out = tmp_path / "run"
+    tiny = ["--set", f"checkpoint={tiny_gpt2_checkpoint()}", "--set", "sequence_length=16"]
+    code = cli(["train", "gpt2_lm", "--dataset", str(notes), "--epochs", "1", "--out", str(out),
+                *tiny])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    import json
+
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["dataset"]["name"] == str(notes)
+    assert report["evaluation"]["perplexity"] > 1.0
+    (tmp_path / "short.txt").write_text("too short", encoding="utf-8")
+    assert cli(["train", "gpt2_lm", "--dataset", str(tmp_path / "short.txt"), *tiny]) == 2
+    assert "at least 10" in capsys.readouterr().err

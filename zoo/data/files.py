@@ -22,6 +22,8 @@ def load_path(path: str, *, seed: int = 0, **options: Any) -> RawSplits:
     p = Path(path)
     if p.is_dir():
         return load_image_folder(p, seed=seed, **options)
+    if p.is_file() and p.suffix.lower() == ".txt" and "sequence_length" in options:
+        return load_text(p, **options)  # a language model's own text
     if p.is_file() and p.suffix.lower() in (".csv", ".tsv", ".txt"):
         return load_csv(p, seed=seed, **options)
     if p.exists():
@@ -30,6 +32,14 @@ def load_path(path: str, *, seed: int = 0, **options: Any) -> RawSplits:
             "(one subfolder per class) or a .csv file."
         )
     raise DataFormatError(f"{p}: no such file or folder.")
+
+
+def load_text(path: Path, **options: Any) -> RawSplits:
+    """A plain-text file for a language model (``zoo train char_lstm --dataset notes.txt``):
+    windows of its tokens, as ``python_docs`` makes them."""
+    from zoo.data.sequences import text_windows
+
+    return text_windows(_read_text(path), str(path), f"the text file {path}", **options)
 
 
 # --------------------------------------------------------------------------- images

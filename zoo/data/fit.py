@@ -27,8 +27,8 @@ def loader_options(
 
     if entry is None or entry.task != "language_model" or not window:
         return {}
-    if dataset not in list_datasets():
-        return {}
+    if dataset not in list_datasets() and not str(dataset).lower().endswith(".txt"):
+        return {}  # a CSV or image folder: not a language model's text
     options = {"sequence_length": int(window), "stride": max(1, int(window) // 4)}
     if entry.tokenizer is not None:
         options["tokenize"] = entry.tokenizer({**entry.defaults(), **(keywords or {})})

@@ -164,19 +164,43 @@ def python_docs(
     stride: int | None = None,
     tokenize: Any = None,
 ) -> RawSplits:
-    """Windows of ``sequence_length`` tokens and the same shifted by one. Tokens are
-    characters (``zoo.text``) unless ``tokenize`` (text -> ids, with a
-    ``vocabulary_size``) says otherwise. Training windows start every ``stride`` tokens
-    (default: no overlap); validation and test windows never overlap, so perplexity is
-    measured on each token once."""
+    """Windows of the docstrings' tokens: see :func:`text_windows`."""
+    return text_windows(
+        python_docs_text(), "python_docs",
+        "docstrings of Python standard-library modules (inspect.getdoc)",
+        sequence_length=sequence_length, stride=stride, tokenize=tokenize,
+    )  # fmt: skip
+
+
+def text_windows(
+    text: str,
+    name: str,
+    source: str,
+    *,
+    sequence_length: int = 100,
+    stride: int | None = None,
+    tokenize: Any = None,
+) -> RawSplits:
+    """A language model's data from one text: windows of ``sequence_length`` tokens and
+    the same shifted by one. Tokens are characters (``zoo.text``) unless ``tokenize``
+    (text -> ids, with a ``vocabulary_size``) says otherwise. The first 80% of the text
+    trains, the next 10% validates, the last 10% tests; training windows start every
+    ``stride`` tokens (default: no overlap), validation and test windows never overlap,
+    so perplexity is measured on each token once."""
     import tensorflow as tf
 
     from zoo.checks import int_in_range
+    from zoo.errors import DataFormatError
     from zoo.text import CHARSET, VOCAB_SIZE, encode
 
-    text = python_docs_text()
     ids = np.asarray(tokenize(text), "int32") if tokenize is not None else encode(text)
     n = (len(ids) - 1) // sequence_length
+    if n < 10:
+        raise DataFormatError(
+            f"{name}: {len(ids)} tokens make {n} windows of {sequence_length}; a language "
+            "model needs at least 10 (8 to train, one each to validate and test). Use a "
+            "longer text or a shorter sequence_length."
+        )
     stride = int_in_range("stride", stride or sequence_length, 1, sequence_length)
     x = ids[: n * sequence_length].reshape(n, sequence_length)
     y = ids[1 : n * sequence_length + 1].reshape(n, sequence_length)
@@ -185,15 +209,15 @@ def python_docs(
     train_x = np.stack([ids[i : i + sequence_length] for i in starts])
     train_y = np.stack([ids[i + 1 : i + sequence_length + 1] for i in starts])
     info = DatasetInfo(
-        name="python_docs",
+        name=name,
         task="language_model",
         modality="text",
         element_shape=(sequence_length,),
         num_classes=tokenize.vocabulary_size if tokenize is not None else VOCAB_SIZE,
         class_names=None if tokenize is not None else ["<pad>", *CHARSET],
         sizes={"train": len(starts), "validation": b - a, "test": n - b},
-        source="docstrings of Python standard-library modules (inspect.getdoc)",
-        description="Character ids (zoo.text.CHARSET); targets are the inputs shifted by one.",
+        source=source,
+        description="Token ids; targets are the inputs shifted by one.",
     )
 
     def ds(lo, hi):
