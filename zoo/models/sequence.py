@@ -324,7 +324,10 @@ def lstm_timeseries(
           search_space={"num_blocks": {"int": [1, 4]},
                         "dropout": {"float": [0.0, 0.4], "step": 0.1},
                         "learning_rate": {"float": [1e-4, 1e-2], "sampling": "log"}},
-          **_SERIES_FACTS)  # fmt: skip
+          # attention and layer norm over raw float series: the SavedModel's summation order
+          # differs from eager Keras by up to ~1.5e-5 under load, as for the other attention
+          # entries (bert_classifier, transformer_lm), whose tolerance is 1e-4 too
+          export_tolerance=1e-4, **_SERIES_FACTS)  # fmt: skip
 def transformer_timeseries(
     *,
     num_classes: int = 3,
