@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -131,6 +132,13 @@ def machine() -> dict[str, str]:
         "python": platform.python_version(),
         "os": platform.platform(terse=True),
     }
+
+
+def stamp() -> dict[str, Any]:
+    """Where and when a section was measured (sections can be rerun apart, with --merge)."""
+    import time
+
+    return {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
 
 
 def torch_available() -> bool:

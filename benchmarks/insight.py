@@ -9,7 +9,7 @@ import tempfile
 import time
 from typing import Any
 
-from benchmarks.harness import machine
+from benchmarks.harness import stamp
 
 MODELS = ("mnist_mlp", "mnist_cnn")
 
@@ -42,5 +42,4 @@ def insight_section(quick: bool, log) -> dict[str, Any]:
         log(f"  {name}: {row['plain_s']:.1f} s plain, {row['monitor_s']:.1f} s monitored "
             f"({100 * row['overhead']:+.1f}%)")  # fmt: skip
         rows.append(row)
-    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    return {"rows": rows, "machine": machine(), "date": when}
+    return {"rows": rows, **stamp()}

@@ -14,37 +14,33 @@ import statistics
 import time
 from typing import Any
 
-from benchmarks.harness import machine
+import keras
+
+from benchmarks.harness import stamp
 
 MODELS = ("char_lstm", "transformer_lm")
 
 
-class TimeBudget:
-    """A Keras callback that stops training once ``seconds`` of training have passed."""
+class TimeBudget(keras.callbacks.Callback):
+    """Stops training once ``seconds`` of training batches have passed (with
+    ``steps_per_execution``, one "batch" here is one call of several steps)."""
 
-    def __new__(cls, seconds: float):
-        import keras
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds, self.used, self.steps, self._start = seconds, 0.0, 0, 0.0
 
-        class _Budget(keras.callbacks.Callback):
-            def __init__(self) -> None:
-                super().__init__()
-                self.used, self.steps, self._start = 0.0, 0, None
+    def on_train_batch_begin(self, batch, logs=None):
+        self._start = time.perf_counter()
 
-            def on_train_batch_begin(self, batch, logs=None):
-                self._start = time.perf_counter()
-
-            def on_train_batch_end(self, batch, logs=None):
-                self.used += time.perf_counter() - self._start
-                self.steps += 1
-                if self.used >= seconds:
-                    self.model.stop_training = True
-
-        return _Budget()
+    def on_train_batch_end(self, batch, logs=None):
+        self.used += time.perf_counter() - self._start
+        self.steps += 1
+        if self.used >= self.seconds:
+            self.model.stop_training = True
 
 
 def train_for(name: str, seconds: float, seed: int = 0, **overrides: Any) -> dict[str, Any]:
     """Train ``name`` for ``seconds``; its test perplexity at the best validation epoch."""
-    import keras
     import numpy as np
 
     import recipes
@@ -86,8 +82,6 @@ GENERATION_CONFIGS = (
 def generation_speed(tokens: int = 200, rounds: int = 3, **keywords: Any) -> dict[str, Any]:
     """Seconds to generate ``tokens`` characters with and without the key/value cache
     (without it, every token re-reads the whole context)."""
-    import keras
-
     import zoo
 
     keras.utils.set_random_seed(0)
@@ -120,6 +114,4 @@ def language_section(quick: bool, log) -> dict[str, Any]:
     for s in speeds:
         log(f"  generate 200, {s['layers']} layers, context {s['window']}: cached "
             f"{s['cached_s']:.2f} s, uncached {s['uncached_s']:.2f} s")  # fmt: skip
-    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    return {"seconds": seconds, "rows": rows, "generation": speeds, "machine": machine(),
-            "date": when}  # fmt: skip
+    return {"seconds": seconds, "rows": rows, "generation": speeds, **stamp()}

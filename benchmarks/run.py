@@ -503,15 +503,13 @@ def render(results: dict[str, Any]) -> str:
 
 
 def render_insight(section: dict[str, Any]) -> list[str]:
-    m = section["machine"]
     lines = [
         "## What `--monitor` costs",
         "",
         "Wall-clock seconds of `recipes.train` (the whole run: data, fit, evaluation, "
         "artifacts) with and without `monitor=True`, alternated in one process, median of "
         "the runs; the monitor computes per-layer gradient norms and activation health on "
-        "one batch after each epoch. Target: at most 10% of training time. "
-        f"Measured {section['date']} on {m['cpu']}, {m['cores']} cores.",
+        "one batch after each epoch. Target: at most 10% of training time. " + _measured(section),
         "",
     ]
     rows = [[r["model"], r["epochs"], f"{r['plain_s']:.1f}", f"{r['monitor_s']:.1f}",
@@ -522,7 +520,6 @@ def render_insight(section: dict[str, Any]) -> list[str]:
 
 
 def render_language(section: dict[str, Any]) -> list[str]:
-    m = section["machine"]
     lines = [
         "## Language models",
         "",
@@ -530,7 +527,7 @@ def render_language(section: dict[str, Any]) -> list[str]:
         "of training each, one after the other in one process, same data and seed; each "
         "model with its card's defaults and its recipe's batch size and learning rate, "
         "scored at its best validation epoch. Target: `transformer_lm` below `char_lstm`. "
-        f"Measured {section['date']} on {m['cpu']}, {m['cores']} cores.",
+        + _measured(section),
         "",
     ]
     rows = [[r["model"], f"{r['parameters']:,}", f"{r['seconds']:.0f}", f"{r['perplexity']:.2f}"]
@@ -553,6 +550,11 @@ def render_language(section: dict[str, Any]) -> list[str]:
     return lines + [""]
 
 
+def _measured(section: dict[str, Any]) -> str:
+    m = section["machine"]
+    return f"Measured {section['date']} on {m['cpu']}, {m['cores']} cores."
+
+
 def render_serving(section: dict[str, Any]) -> list[str]:
     from benchmarks.serving import speedups
 
@@ -565,8 +567,7 @@ def render_serving(section: dict[str, Any]) -> list[str]:
         "keep-alive connection; clients and server share the machine's cores. Target at 32 "
         "clients: at least 5x the baseline's throughput, with a p99 below the baseline's.",
         "",
-        f"Measured {section['date']} on {section['machine']['cpu']}, "
-        f"{section['machine']['cores']} cores.",
+        _measured(section),
         "",
     ]
     rows = [[r["model"], r["clients"], r["system"], f"{r['requests_per_s']:,.0f}",

@@ -23,7 +23,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from benchmarks.harness import ROOT, BenchmarkError, clean_env, machine
+from benchmarks.harness import ROOT, BenchmarkError, clean_env, stamp
 
 MODELS = ("mnist_mlp", "cifar10_cnn")
 CLIENTS = (1, 8, 32)
@@ -220,8 +220,7 @@ def serving_section(quick: bool, log) -> dict[str, Any]:
     seconds = 2.0 if quick else 8.0
     models = MODELS[:1] if quick else MODELS
     rows = [r for name in models for r in _measure_model(name, seconds, log)]
-    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    return {"seconds": seconds, "rows": rows, "machine": machine(), "date": when}
+    return {"seconds": seconds, "rows": rows, **stamp()}
 
 
 def speedups(section: dict[str, Any]) -> list[dict[str, Any]]:

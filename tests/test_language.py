@@ -123,3 +123,9 @@ def test_transformer_lm_beats_unigram_perplexity(tmp_path):
     loaded = keras.saving.load_model(res.files["model"])
     greedy = res.model.generate("The ", 30, temperature=0)
     assert loaded.generate("The ", 30, temperature=0) == greedy
+
+
+@pytest.mark.parametrize("name", ["transformer_lm", "transformer_seq2seq"])
+def test_a_width_the_heads_cannot_split_is_named(name):
+    with pytest.raises(zoo.InvalidArgumentError, match=r"embedding_dim \(10\).*num_heads \(4\)"):
+        zoo.build(name, embedding_dim=10, num_heads=4)

@@ -38,6 +38,15 @@ def check_positive(name: str, values: Any) -> None:
         raise InvalidArgumentError(f"{name} must be positive integers, got {values!r}.")
 
 
+def check_heads(width: int, num_heads: int) -> None:
+    """Multi-head attention splits ``width`` evenly across its heads."""
+    check_positive("num_heads", num_heads)
+    if width % num_heads:
+        raise InvalidArgumentError(
+            f"embedding_dim ({width}) must be a multiple of num_heads ({num_heads})"
+        )
+
+
 def dense_block(
     x: Any,
     units: int,

@@ -14,7 +14,7 @@ import numpy as np
 from keras import ops
 
 from zoo.models import sequence  # noqa: F401 (registers the language_model task first)
-from zoo.models._blocks import check_positive, check_range
+from zoo.models._blocks import check_heads, check_positive, check_range
 from zoo.models._layers import KeywordConfig
 from zoo.registry import register
 
@@ -253,12 +253,6 @@ def transformer_lm(
     check_positive("num_layers", num_layers)
     check_positive("ff_dim", ff_dim)
     check_range("dropout", dropout, 0.0, 1.0)
-    if embedding_dim % num_heads:
-        from zoo.errors import InvalidArgumentError
-
-        raise InvalidArgumentError(
-            f"embedding_dim ({embedding_dim}) must be a multiple of num_heads ({num_heads})"
-        )
-    position_layer(positional_encoding, sequence_length)  # a clear error for a bad kind
+    check_heads(embedding_dim, num_heads)
     return TransformerLanguageModel(sequence_length, VOCAB_SIZE, embedding_dim, num_layers,
                                     num_heads, ff_dim, dropout, positional_encoding)  # fmt: skip

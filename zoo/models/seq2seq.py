@@ -12,7 +12,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from zoo.models._blocks import check_positive, check_range
+from zoo.models._blocks import check_heads, check_positive, check_range
 from zoo.models._layers import KeywordConfig
 from zoo.models.language import position_layer
 from zoo.registry import register
@@ -247,12 +247,7 @@ def transformer_seq2seq(
     check_positive("target_length", target_length)
     check_positive("num_layers", num_layers)
     check_range("dropout", dropout, 0.0, 1.0)
-    if embedding_dim % num_heads:
-        from zoo.errors import InvalidArgumentError
-
-        raise InvalidArgumentError(
-            f"embedding_dim ({embedding_dim}) must be a multiple of num_heads ({num_heads})"
-        )
+    check_heads(embedding_dim, num_heads)
     return Seq2SeqTransformer(
         source_length, target_length, VOCAB_SIZE, embedding_dim, num_layers, num_heads,
         ff_dim, dropout, positional_encoding,
