@@ -14,6 +14,7 @@ import recipes
 import zoo
 from zoo.cli import main as cli
 from zoo.data.sequences import python_docs_text
+from zoo.models.language import token_sampler
 from zoo.text import encode, next_id
 
 SMALL = dict(zoo.registry.get_entry("transformer_lm").test_overrides)
@@ -28,10 +29,10 @@ def lm():
 def test_cached_steps_give_the_full_pass_probabilities(lm):
     x = np.random.default_rng(0).integers(1, 97, (1, 12)).astype("int32")
     full = np.asarray(lm(x, training=False))
-    probs, cache = lm._step(x[:, :5], lm.empty_cache(), 0)  # prefill five tokens
+    probs, cache = lm.call_with_cache(x[:, :5], lm.empty_cache(), 0)  # prefill five tokens
     np.testing.assert_allclose(probs[0], full[0, :5], atol=1e-5)
     for i in range(5, 12):  # then one token at a time, reading the cache
-        probs, cache = lm._step(x[:, i : i + 1], cache, i)
+        probs, cache = lm.call_with_cache(x[:, i : i + 1], cache, i)
         np.testing.assert_allclose(probs[0, 0], full[0, i], atol=1e-5)
 
 
@@ -75,6 +76,20 @@ def test_sampling_keeps_top_k_and_top_p():
     assert {next_id(probs, 1.0, rng, top_p=0.5) for _ in range(50)} == {1}
     assert {next_id(probs, 1.0, rng, top_p=0.75) for _ in range(200)} == {1, 2}
     assert {next_id(probs, 1.0, rng) for _ in range(500)} == {1, 2, 3, 4}  # never 0
+
+
+@pytest.mark.parametrize("top_k", [None, 1, 3])
+@pytest.mark.parametrize("top_p", [None, 0.6, 0.95])
+def test_the_in_graph_sampler_picks_what_next_id_picks(top_k, top_p):
+    pick = token_sampler(never=0, top_k=top_k)
+    for trial in range(40):
+        rng = np.random.default_rng(trial)
+        probs = rng.dirichlet(np.full(20, 0.5)).astype("float32")
+        temperature = [0.0, 0.7, 1.0, 1.6][trial % 4]
+        u = np.random.default_rng(100 + trial).random()  # what next_id's one draw will be
+        expected = next_id(probs, temperature, np.random.default_rng(100 + trial), top_k, top_p)
+        got = pick(probs, np.float32(u), np.float32(temperature), np.float32(top_p or 1.0))
+        assert int(got) == expected, (trial, temperature)
 
 
 @pytest.mark.parametrize(

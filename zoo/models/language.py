@@ -43,7 +43,7 @@ def compiled(fn):
     if backend == "tensorflow":
         import tensorflow as tf
 
-        return tf.function(fn, reduce_retracing=True)
+        return tf.function(fn, reduce_retracing=True, jit_compile=True)
     if backend == "jax":
         import jax
 
@@ -80,39 +80,108 @@ class CachedDecoding:
             self.generate_ids(ids, length, temperature, top_k, top_p, seed, use_cache)
         )
 
-    def _step(self, token_ids: np.ndarray, cache: Any, index: int) -> tuple[np.ndarray, Any]:
-        if getattr(self, "_step_fn", None) is None:
-            self._step_fn = compiled(self.call_with_cache)
-        probs, cache = self._step_fn(
-            ops.convert_to_tensor(token_ids, "int32"), cache, ops.convert_to_tensor(index, "int32")
-        )
-        return ops.convert_to_numpy(probs), cache
-
     def generate_ids(self, ids: list[int], length: int, temperature: float = 1.0,
                      top_k: int | None = None, top_p: float | None = None,
                      seed: int | None = None, use_cache: bool = True) -> list[int]:  # fmt: skip
-        """``length`` new ids after ``ids``. ``use_cache=False`` re-reads the whole context
-        for every token (the benchmark's comparison)."""
-        from zoo.text import check_sampling, next_id
+        """``length`` new ids after ``ids``. Each stretch of the window is decoded in one
+        compiled loop, sampling included (no Python between tokens); when the window
+        fills, its last half is re-read. ``use_cache=False`` re-reads the whole window for
+        every token instead (the benchmark's comparison; the same ids come out)."""
+        from zoo.text import check_sampling
 
         check_sampling(length, temperature, top_k, top_p)
-        rng = np.random.default_rng(seed)
-        window = self.window
-        ids, out = list(ids), []
-        cache, position = None, 0
+        uniforms = np.random.default_rng(seed).random(length)  # one draw per token
+        window, ids, out = self.window, list(ids), []
+        context = ids[-window:]
         while len(out) < length:
-            if cache is None or position >= window or not use_cache:
-                context = ids[-(window if cache is None or not use_cache else window // 2) :]
-                padded = np.zeros((1, window), "int32")  # one shape: one compiled graph
-                padded[0, : len(context)] = context  # causal: the padding is never read
-                probs, cache = self._step(padded, self.empty_cache(), 0)
-                position, at = len(context), len(context) - 1
-            else:
-                probs, cache = self._step(np.asarray([[ids[-1]]]), cache, position)
-                position, at = position + 1, 0
-            ids.append(next_id(probs[0, at], temperature, rng, top_k, top_p, self.never_sample))
-            out.append(ids[-1])
+            count = min(length - len(out), window - len(context) + 1)
+            draws = np.zeros(window + 1, "float32")
+            draws[:count] = uniforms[len(out) : len(out) + count]
+            new = self._decode_stretch(context, count, draws, temperature, top_k, top_p,
+                                       use_cache)  # fmt: skip
+            ids += new
+            out += new
+            context = ids[-(window // 2) :]
         return out
+
+    def _decode_stretch(self, context: list[int], count: int, draws: np.ndarray,
+                        temperature: float, top_k: int | None, top_p: float | None,
+                        use_cache: bool) -> list[int]:  # fmt: skip
+        """``count`` ids after ``context`` (``count <= window - len(context) + 1``)."""
+        key = (use_cache, top_k)
+        fns = self.__dict__.setdefault("_stretch_fns", {})
+        if key not in fns:  # one compiled loop per cache mode and top_k
+            fns[key] = compiled(self._stretch_loop(use_cache, top_k))
+        buffer = np.zeros((1, self.window), "int32")  # one shape: one compiled graph
+        buffer[0, : len(context)] = context  # causal: the padding is never read
+        out = fns[key](
+            ops.convert_to_tensor(buffer),
+            ops.convert_to_tensor(len(context), "int32"),
+            ops.convert_to_tensor(count, "int32"),
+            ops.convert_to_tensor(draws),
+            ops.convert_to_tensor(float(temperature), "float32"),
+            ops.convert_to_tensor(1.0 if top_p is None else float(top_p), "float32"),
+        )
+        return [int(i) for i in ops.convert_to_numpy(out)[:count]]
+
+    def _stretch_loop(self, use_cache: bool, top_k: int | None):
+        """The loop ``_decode_stretch`` compiles: prefill, then per token one cached
+        position (or the whole window again) and an in-graph draw."""
+        pick = token_sampler(self.never_sample, top_k)
+
+        def loop(buffer, start, count, draws, temperature, top_p):
+            probs, cache = self.call_with_cache(buffer, self.empty_cache(), 0)
+            first = pick(ops.take(probs[0], start - 1, axis=0), draws[0], temperature, top_p)
+            out = ops.slice_update(ops.zeros_like(draws, "int32"), [0], ops.reshape(first, (1,)))
+
+            def body(j, token, buffer, cache, out):
+                position = start + j - 1  # where the previous token goes
+                if use_cache:
+                    probs, cache = self.call_with_cache(ops.reshape(token, (1, 1)), cache,
+                                                        position)  # fmt: skip
+                    probs = probs[0, 0]
+                else:
+                    buffer = ops.slice_update(buffer, [0, position], ops.reshape(token, (1, 1)))
+                    probs, _ = self.call_with_cache(buffer, self.empty_cache(), 0)
+                    probs = ops.take(probs[0], position, axis=0)
+                token = pick(probs, ops.take(draws, j), temperature, top_p)
+                out = ops.slice_update(out, ops.reshape(j, (1,)), ops.reshape(token, (1,)))
+                return j + 1, token, buffer, cache, out
+
+            state = (ops.convert_to_tensor(1, "int32"), first, buffer, cache, out)
+            return ops.while_loop(lambda j, *_: j < count, body, state)[-1]
+
+        return loop
+
+
+def token_sampler(never: int | None, top_k: int | None):
+    """In-graph ``zoo.text.next_id``: the id drawn by inverse CDF at ``u`` from ``probs``
+    at ``temperature`` (0: the most probable), among the ``top_k`` most probable and the
+    smallest set whose mass reaches ``top_p``, never ``never``. With the same uniform
+    draw it picks what ``next_id`` picks, up to float32 rounding."""
+
+    def pick(probs: Any, u: Any, temperature: Any, top_p: Any) -> Any:
+        vocab = probs.shape[-1]
+        allowed = np.ones(vocab, "float32")
+        if never is not None:
+            allowed[never] = 0.0
+        probs = probs * allowed
+        greedy = ops.cast(ops.argmax(probs), "int32")
+        if top_k == 1:
+            return greedy
+        logits = ops.log(ops.maximum(probs, 1e-12)) / ops.maximum(temperature, 1e-6)
+        p = ops.exp(logits - ops.max(logits)) * allowed
+        values, order = ops.top_k(p, top_k or vocab)  # descending
+        mass = ops.cumsum(values) / ops.sum(p)
+        kept = ops.sum(ops.cast(mass < top_p, "int32")) + 1  # up to the first reaching top_p
+        values = ops.where(ops.arange(values.shape[0]) < kept, values, 0.0)
+        p = ops.scatter(ops.expand_dims(order, 1), values, (vocab,))  # back in id order
+        cdf = ops.cumsum(p)
+        drawn = ops.sum(ops.cast(cdf / cdf[-1] <= u, "int32"))  # numpy's choice: same rule
+        drawn = ops.minimum(drawn, vocab - 1)
+        return ops.where(temperature > 0, drawn, greedy)
+
+    return pick
 
 
 def decoder_cache(layers: int, window: int, heads: int, head_size: int, dtype: str) -> Any:
