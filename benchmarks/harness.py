@@ -134,6 +134,51 @@ def machine() -> dict[str, str]:
     }
 
 
+def _cpuinfo() -> dict[str, str]:
+    """The first processor's fields in /proc/cpuinfo (empty where there is none)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return {}
+    fields: dict[str, str] = {}
+    for line in text.split("\n\n", 1)[0].splitlines():
+        key, _, value = line.partition(":")
+        fields[key.strip()] = value.strip()
+    return fields
+
+
+def fp32_peak(info: dict[str, str] | None = None, cores: int | None = None) -> dict[str, Any]:
+    """The CPU's fp32 peak: cores x clock x vector lanes x 2 (a fused multiply-add is two
+    FLOPs) x FMA units per core, with the rule that gave each factor.
+
+    Lanes: 16 with AVX-512, 8 with AVX2. Units: 2 on Intel's AVX-512 Xeons and on AMD's
+    Zen 5 (family 26, full-width 512-bit pipes); AMD's Zen 3 and 4 (family 25) run
+    AVX-512 as two 256-bit halves, so 2 units of 8 lanes. Clock: the kernel's ``cpu MHz``
+    (in a VM, what the hypervisor reports; boost clocks are not counted).
+    """
+    info = _cpuinfo() if info is None else info
+    cores = cores or os.cpu_count() or 1
+    flags = set(info.get("flags", "").split())
+    lanes = 16 if "avx512f" in flags else 8 if "avx2" in flags else 4
+    amd = info.get("vendor_id") == "AuthenticAMD"
+    family = int(info.get("cpu family", "0") or 0)
+    if amd and family < 26:
+        lanes = min(lanes, 8)
+    units = 2 if "fma" in flags else 1
+    ghz = float(info.get("cpu MHz", "0") or 0) / 1000
+    gflops = cores * ghz * lanes * 2 * units
+    rule = (f"{cores} cores x {ghz:.2f} GHz x {lanes} fp32 lanes x 2 (FMA) x {units} FMA "
+            f"units = {gflops:,.0f} GFLOP/s")  # fmt: skip
+    return {"gflops": gflops, "cores": cores, "ghz": ghz, "lanes": lanes, "units": units,
+            "rule": rule}  # fmt: skip
+
+
+def fraction_of_peak(forward_flops: float, samples_per_s: float, peak_gflops: float) -> float:
+    """Training's share of the fp32 peak: a step costs about 3x the forward pass (forward,
+    and the gradients with respect to activations and to weights)."""
+    return 3 * forward_flops * samples_per_s / (peak_gflops * 1e9)
+
+
 def stamp() -> dict[str, Any]:
     """Where and when a section was measured (sections can be rerun apart, with --merge)."""
     import time

@@ -95,6 +95,34 @@ def test_report_marks_targets_met_and_missed():
     assert "(4000x faster)" in head and "0.944 vs 0.950 (-0.6 points)" in head
 
 
+def test_fp32_peak_counts_cores_clock_lanes_and_fma_units():
+    xeon = {"vendor_id": "GenuineIntel", "cpu family": "6", "cpu MHz": "2300.000",
+            "flags": "sse avx2 fma avx512f avx512_bf16"}  # fmt: skip
+    peak = harness.fp32_peak(xeon, cores=2)
+    assert peak["gflops"] == pytest.approx(2 * 2.3 * 16 * 2 * 2)  # 294.4, as the issue counts
+    zen4 = {**xeon, "vendor_id": "AuthenticAMD", "cpu family": "25"}
+    assert harness.fp32_peak(zen4, cores=2)["lanes"] == 8  # AVX-512 as two 256-bit halves
+    zen5 = {**zen4, "cpu family": "26"}
+    assert harness.fp32_peak(zen5, cores=2)["gflops"] == pytest.approx(peak["gflops"])
+    assert harness.fp32_peak({"flags": "avx2 fma", "cpu MHz": "3000"}, 4)["gflops"] == 384
+    assert "2 cores x 2.30 GHz x 16 fp32 lanes" in peak["rule"]
+
+
+def test_report_gives_each_row_its_fraction_of_peak():
+    results = _results(2500.0)
+    row = results["throughput"]["rows"][0]
+    row["flops"] = 1_000_000  # 3 MFLOP per trained sample
+    results["throughput"]["peak"] = {"gflops": 100.0, "rule": "by hand"}
+    text = run.render(results).split("### Fraction of the fp32 peak")[1]
+    assert "Peak: by hand" in text
+    cells = _cells(text, "mnist_mlp")
+    assert float(cells[1]) == 1.0  # forward MFLOP per sample
+    assert cells[2:] == ["7.5%", "3.0%", "6.0%"]  # 3e6 x 2,500 / 1e11, then keras and torch
+    row["model"] = "cifar10_cnn"
+    text = run.render(results).split("### Fraction of the fp32 peak")[1]
+    assert _cells(text, "cifar10_cnn")[2] == "7.5% ❌ (goal 50%)"
+
+
 def test_readme_block_is_replaced_and_only_it(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text("a\n<!-- benchmarks:start -->\nold\n<!-- benchmarks:end -->\nb\n")
@@ -128,6 +156,8 @@ def test_quick_run_measures_and_writes_results(tmp_path):
     text = out.read_text()
     assert "## Training throughput" in text and _cells(text, "mnist_mlp")[1] == "32"
     assert "## Input pipeline" in text
+    assert row["flops"] > 0 and data["throughput"]["peak"]["gflops"] > 0
+    assert "### Fraction of the fp32 peak" in text
 
 
 def test_unknown_section_is_refused():
