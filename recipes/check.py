@@ -46,12 +46,14 @@ def float64_copy(model: Any) -> Any:
     import keras
 
     config = _float64_config(model.get_config())
-    previous = keras.config.dtype_policy().name
+    previous, floatx = keras.config.dtype_policy().name, keras.config.floatx()
     keras.config.set_dtype_policy("float64")
+    keras.config.set_floatx("float64")  # inputs of nested models (a VAE's decoder) too
     try:
         copy = type(model).from_config(config)
     finally:
         keras.config.set_dtype_policy(previous)
+        keras.config.set_floatx(floatx)
     copy.set_weights([np.asarray(w, "float64") for w in model.get_weights()])
     return copy
 

@@ -10,24 +10,10 @@ import tensorflow as tf
 from helpers import build_small, sample_inputs
 
 import zoo
-from recipes.check import data_checks, gradient_check, overfit_one_batch
+from recipes.check import data_checks, float64_copy, gradient_check, overfit_one_batch
 from zoo.cli import main
 
 NAMES = zoo.list_models()
-#: Entries whose float64 copy cannot be made from their config, with the reason.
-NOT_FLOAT64 = {
-    "bert_classifier": "keras-hub's backbone rebuilds its float32 preset weights",
-    # these pin float32 layers in their own code (mixed-precision-safe outputs, the diffusion
-    # time embedding), which a float64 copy from their config keeps: not float64 throughout
-    "char_lstm": "its softmax head is built with dtype='float32'",
-    "vae": "its decoder output is built with dtype='float32'",
-    "gan": "its generator output is built with dtype='float32'",
-    "dcgan": "its generator output is built with dtype='float32'",
-    "diffusion": "its time embedding computes in float32",
-    "transformer_lm": "its softmax head is float32, and so is keras-hub's attention softmax",
-    "gpt2_lm": "keras-hub's backbone rebuilds its float32 preset weights",
-    "transformer_seq2seq": "its softmax head is float32, and so is keras-hub's attention softmax",
-}
 
 
 @keras.saving.register_keras_serializable(package="zoo_tests")
@@ -60,17 +46,14 @@ def test_gradient_check_names_the_layer_with_a_wrong_gradient():
 
 @pytest.mark.parametrize(
     "name",
-    [
-        pytest.param(n, marks=pytest.mark.slow) if n.endswith("_transfer") else n
-        for n in NAMES
-        if n not in NOT_FLOAT64
-    ],
+    [pytest.param(n, marks=pytest.mark.slow) if n.endswith("_transfer") else n for n in NAMES],
 )
 def test_every_entry_passes_the_gradient_check(name):
     model = build_small(name)
     x = sample_inputs(model, n=2)
     result = gradient_check(model, x)
     assert result.passed, result.detail
+    assert {w.dtype for w in float64_copy(model).weights} <= {"float64", "int64", "int32"}
 
 
 def test_overfit_one_batch_passes_and_fails():

@@ -11,6 +11,7 @@ from typing import Any, Literal
 import keras
 
 from zoo.errors import InvalidArgumentError
+from zoo.models._layers import output_dtype
 
 Activation = Literal["relu", "sigmoid", "tanh", "leaky_relu", "elu", "gelu", "selu", "swish"]
 
@@ -79,4 +80,4 @@ def classifier_head(x: Any, num_classes: int, *, name: str = "predictions") -> A
         raise InvalidArgumentError(
             f"num_classes must be at least 2 for a softmax classifier, got {num_classes}."
         )
-    return keras.layers.Dense(num_classes, activation="softmax", dtype="float32", name=name)(x)
+    return keras.layers.Dense(num_classes, activation="softmax", dtype=output_dtype(), name=name)(x)

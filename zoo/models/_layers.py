@@ -7,6 +7,14 @@ from typing import Any
 import keras
 from keras import ops
 
+
+def output_dtype() -> str:
+    """The dtype of output layers: float32, so that softmax and sigmoid stay stable under a
+    mixed-precision policy, unless the whole model is float64 (``zoo check``'s gradient
+    check rebuilds it so, and a float32 head would round its finite differences)."""
+    return "float64" if keras.config.dtype_policy().compute_dtype == "float64" else "float32"
+
+
 _CAFFE_MEAN = (103.939, 116.779, 123.68)  # BGR ImageNet means
 _TORCH_MEAN = (0.485, 0.456, 0.406)
 _TORCH_STD = (0.229, 0.224, 0.225)

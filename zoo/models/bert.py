@@ -22,6 +22,7 @@ from keras import ops
 from zoo.errors import InvalidArgumentError
 from zoo.models._blocks import check_positive, check_range
 from zoo.models._huggingface import check_checkpoint, conversion_errors
+from zoo.models._layers import output_dtype
 from zoo.registry import register
 
 
@@ -54,7 +55,7 @@ class BertClassifier(keras.Model):
         )
         x = keras.layers.Dropout(dropout, name="head_dropout")(features["pooled_output"])
         outputs = keras.layers.Dense(
-            num_classes, activation="softmax", dtype="float32", name="predictions"
+            num_classes, activation="softmax", dtype=output_dtype(), name="predictions"
         )(x)
         kwargs.setdefault("name", "bert_classifier")
         super().__init__(token_ids, outputs, **kwargs)

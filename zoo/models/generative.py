@@ -20,6 +20,7 @@ import numpy as np
 from keras import ops
 
 from zoo.models._blocks import check_positive, check_range
+from zoo.models._layers import output_dtype
 from zoo.registry import register
 from zoo.tasks import AUTOENCODE, GENERATE, Task, register_task
 
@@ -115,7 +116,7 @@ def _autoencoder(name, input_shape, encoder_units, latent_dim, noise=0.0, conv=F
         encoder = keras.Model(enc_in, z, name="encoder")
         dec_in = keras.Input(shape=(latent_dim,), name="code")
         h = _dense_coder(dec_in, tuple(reversed(encoder_units)), name="dec")
-        h = keras.layers.Dense(_flat(input_shape), activation="sigmoid", dtype="float32")(h)
+        h = keras.layers.Dense(_flat(input_shape), activation="sigmoid", dtype=output_dtype())(h)
         decoder = keras.Model(dec_in, keras.layers.Reshape(input_shape)(h), name="decoder")
     x = keras.layers.GaussianNoise(noise, name="corrupt")(inputs) if noise else inputs
     return keras.Model(inputs, decoder(encoder(x)), name=name)
@@ -139,7 +140,7 @@ def _conv_coders(input_shape, latent_dim):
     x = keras.layers.Reshape((h // 4, w // 4, 64))(x)
     x = keras.layers.Conv2DTranspose(64, 3, strides=2, padding="same", activation="relu")(x)
     x = keras.layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu")(x)
-    out = keras.layers.Conv2D(c, 3, padding="same", activation="sigmoid", dtype="float32")(x)
+    out = keras.layers.Conv2D(c, 3, padding="same", activation="sigmoid", dtype=output_dtype())(x)
     return encoder, keras.Model(dec_in, out, name="decoder")
 
 
@@ -237,7 +238,7 @@ class VAE(keras.Model):
         encoder = keras.Model(enc_in, [mean, log_var], name="encoder")
         dec_in = keras.Input(shape=(latent_dim,), name="z")
         h = _dense_coder(dec_in, tuple(reversed(hidden_units)), name="dec")
-        h = keras.layers.Dense(_flat(input_shape), activation="sigmoid", dtype="float32")(h)
+        h = keras.layers.Dense(_flat(input_shape), activation="sigmoid", dtype=output_dtype())(h)
         decoder = keras.Model(dec_in, keras.layers.Reshape(input_shape)(h), name="decoder")
 
         inputs = keras.Input(shape=input_shape, name="images")
@@ -316,7 +317,7 @@ def _dense_generator(noise_dim, image_shape):
         x = keras.layers.Dense(width)(x)
         x = keras.layers.BatchNormalization(momentum=0.8)(x)
         x = keras.layers.LeakyReLU(0.2)(x)
-    x = keras.layers.Dense(_flat(image_shape), activation="tanh", dtype="float32")(x)
+    x = keras.layers.Dense(_flat(image_shape), activation="tanh", dtype=output_dtype())(x)
     return keras.Model(z, keras.layers.Reshape(image_shape)(x), name="generator")
 
 
@@ -327,7 +328,7 @@ def _dense_discriminator(image_shape):
         x = keras.layers.Dense(width)(x)
         x = keras.layers.LeakyReLU(0.2)(x)
         x = keras.layers.Dropout(0.3)(x)
-    out = keras.layers.Dense(1, activation="sigmoid", dtype="float32")(x)
+    out = keras.layers.Dense(1, activation="sigmoid", dtype=output_dtype())(x)
     return keras.Model(img, out, name="discriminator")
 
 
@@ -340,7 +341,7 @@ def _conv_generator(noise_dim, image_shape):
     for filters in (64, 32):
         x = keras.layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=False)(x)
         x = keras.layers.LeakyReLU(0.2)(keras.layers.BatchNormalization()(x))
-    out = keras.layers.Conv2D(c, 3, padding="same", activation="tanh", dtype="float32")(x)
+    out = keras.layers.Conv2D(c, 3, padding="same", activation="tanh", dtype=output_dtype())(x)
     return keras.Model(z, out, name="generator")
 
 
@@ -351,7 +352,7 @@ def _conv_discriminator(image_shape):
         x = keras.layers.Conv2D(filters, 4, strides=2, padding="same")(x)
         x = keras.layers.Dropout(0.3)(keras.layers.LeakyReLU(0.2)(x))
     x = keras.layers.Flatten()(x)
-    out = keras.layers.Dense(1, activation="sigmoid", dtype="float32")(x)
+    out = keras.layers.Dense(1, activation="sigmoid", dtype=output_dtype())(x)
     return keras.Model(img, out, name="discriminator")
 
 
@@ -503,8 +504,9 @@ class SinusoidalEmbedding(keras.layers.Layer):
 
     def call(self, t):
         half = self.dim // 2
-        freqs = ops.exp(-math.log(10000.0) * ops.arange(half, dtype="float32") / half)
-        args = ops.cast(ops.reshape(t, (-1, 1)), "float32") * ops.reshape(freqs, (1, -1))
+        dtype = self.compute_dtype  # float32 (built so), so large step numbers stay exact
+        freqs = ops.exp(-math.log(10000.0) * ops.arange(half, dtype=dtype) / half)
+        args = ops.cast(ops.reshape(t, (-1, 1)), dtype) * ops.reshape(freqs, (1, -1))
         return ops.concatenate([ops.sin(args), ops.cos(args)], axis=-1)
 
     def compute_output_shape(self, input_shape):
@@ -518,7 +520,7 @@ def _unet(image_shape, widths, time_dim):
     """A small U-Net: (noisy image, step) -> predicted noise."""
     img = keras.Input(shape=image_shape, name="noisy_images")
     t = keras.Input(shape=(1,), dtype="int32", name="timestep")
-    temb = SinusoidalEmbedding(time_dim, name="time_embedding")(t)
+    temb = SinusoidalEmbedding(time_dim, dtype=output_dtype(), name="time_embedding")(t)
     temb = keras.layers.Dense(time_dim, activation="swish")(temb)
 
     def block(x, width, name):
@@ -538,7 +540,7 @@ def _unet(image_shape, widths, time_dim):
         x = keras.layers.UpSampling2D(2)(x)
         x = keras.layers.Concatenate()([x, skips[i]])
         x = block(x, width, f"up{i}")
-    out = keras.layers.Conv2D(image_shape[-1], 1, dtype="float32", name="noise")(x)
+    out = keras.layers.Conv2D(image_shape[-1], 1, dtype=output_dtype(), name="noise")(x)
     return keras.Model([img, t], out, name="denoiser")
 
 

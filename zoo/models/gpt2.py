@@ -23,6 +23,7 @@ from zoo.errors import InvalidArgumentError
 from zoo.models import sequence  # noqa: F401 (registers the language_model task first)
 from zoo.models._blocks import check_positive
 from zoo.models._huggingface import check_checkpoint, conversion_errors
+from zoo.models._layers import output_dtype
 from zoo.models.language import CachedDecoding, decoder_cache, run_decoder_blocks
 from zoo.registry import register
 
@@ -51,7 +52,8 @@ class GPT2LanguageModel(CachedDecoding, keras.Model):
         # causal attention: padding on the right is never read by the tokens before it
         hidden = backbone({"token_ids": token_ids, "padding_mask": ops.ones_like(token_ids)})
         logits = backbone.token_embedding(hidden, reverse=True)
-        outputs = keras.layers.Activation("softmax", dtype="float32", name="next_token")(logits)
+        softmax = keras.layers.Activation("softmax", dtype=output_dtype(), name="next_token")
+        outputs = softmax(logits)
         kwargs.setdefault("name", "gpt2_lm")
         super().__init__(token_ids, outputs, **kwargs)
         self.backbone = backbone

@@ -15,7 +15,7 @@ from keras import ops
 
 from zoo.models import sequence  # noqa: F401 (registers the language_model task first)
 from zoo.models._blocks import check_heads, check_positive, check_range
-from zoo.models._layers import KeywordConfig
+from zoo.models._layers import KeywordConfig, output_dtype
 from zoo.registry import register
 
 POSITIONAL_ENCODINGS = ("learned", "sinusoidal")
@@ -236,7 +236,8 @@ class TransformerLanguageModel(KeywordConfig, CachedDecoding, keras.Model):
         for block in blocks:
             x = block(x)  # causal self-attention and feed-forward, each pre-norm
         logits = embedding(final_norm(x), reverse=True)  # the input embedding, transposed
-        outputs = keras.layers.Activation("softmax", dtype="float32", name="next_token")(logits)
+        softmax = keras.layers.Activation("softmax", dtype=output_dtype(), name="next_token")
+        outputs = softmax(logits)
         kwargs.setdefault("name", "transformer_lm")
         super().__init__(inputs, outputs, **kwargs)
         self.token_embedding, self.positions = embedding, position

@@ -12,6 +12,7 @@ from zoo.models._blocks import (
     dense_block,
     regularizer,
 )
+from zoo.models._layers import output_dtype
 from zoo.registry import register
 
 _MLP_SPACE = {
@@ -53,7 +54,7 @@ def perceptron(
         1,
         activation=activation,
         kernel_regularizer=regularizer(l1, l2),
-        dtype="float32",
+        dtype=output_dtype(),
         name="neuron",
     )(x)
     return keras.Model(inputs, outputs, name="perceptron")
@@ -151,5 +152,5 @@ def mlp_regressor(
     body = {k: v for k, v in locals().items() if k not in ("num_outputs", "input_shape")}
     inputs = keras.Input(shape=_checked(input_shape), name="features")
     x = _mlp_body(inputs, **body)
-    outputs = keras.layers.Dense(num_outputs, dtype="float32", name="prediction")(x)
+    outputs = keras.layers.Dense(num_outputs, dtype=output_dtype(), name="prediction")(x)
     return keras.Model(inputs, outputs, name="mlp_regressor")

@@ -13,7 +13,7 @@ import numpy as np
 from keras import ops
 
 from zoo.models._blocks import check_heads, check_positive, check_range
-from zoo.models._layers import KeywordConfig
+from zoo.models._layers import KeywordConfig, output_dtype
 from zoo.models.language import position_layer
 from zoo.registry import register
 from zoo.tasks import Task, register_task
@@ -100,7 +100,7 @@ class Seq2SeqTransformer(KeywordConfig, keras.Model):
                 y, encoder_sequence=x, encoder_padding_mask=padding, use_causal_mask=True
             )  # fmt: skip
         y = keras.layers.LayerNormalization(epsilon=1e-5, name="final_norm")(y)
-        outputs = keras.layers.Dense(vocab_size, activation="softmax", dtype="float32",
+        outputs = keras.layers.Dense(vocab_size, activation="softmax", dtype=output_dtype(),
                                      name="next_char")(y)  # fmt: skip
         kwargs.setdefault("name", "transformer_seq2seq")
         super().__init__([source, target], outputs, **kwargs)

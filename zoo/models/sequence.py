@@ -16,7 +16,7 @@ import keras
 from keras import ops
 
 from zoo.models._blocks import check_positive, check_range, classifier_head
-from zoo.models._layers import KeywordConfig
+from zoo.models._layers import KeywordConfig, output_dtype
 from zoo.registry import register, register_builder
 from zoo.tasks import Task, register_task
 
@@ -375,7 +375,7 @@ def lstm_forecaster(
     check_positive("horizon", horizon)
     inputs = keras.Input(shape=input_shape, name="window")
     x = _rnn_stack(inputs, "lstm", units, dropout=dropout, unroll=unroll)
-    outputs = keras.layers.Dense(horizon, dtype="float32", name="forecast")(x)
+    outputs = keras.layers.Dense(horizon, dtype=output_dtype(), name="forecast")(x)
     return keras.Model(inputs, outputs, name="lstm_forecaster")
 
 
@@ -456,7 +456,7 @@ class CharLanguageModel(KeywordConfig, keras.Model):
             if dropout:
                 x = keras.layers.Dropout(dropout, name=f"dropout{i}")(x)
         outputs = keras.layers.Dense(
-            vocab_size, activation="softmax", dtype="float32", name="next_char"
+            vocab_size, activation="softmax", dtype=output_dtype(), name="next_char"
         )(x)
         kwargs.setdefault("name", "char_lstm")
         super().__init__(inputs, outputs, **kwargs)
