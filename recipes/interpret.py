@@ -50,21 +50,90 @@ def gradcam(model: Any, images: np.ndarray, layer: str | None = None) -> np.ndar
         return None
     x = tf.convert_to_tensor(np.asarray(images, "float32"))
     with tf.GradientTape() as tape:
-        h, maps = x, None
-        for i, la in enumerate(model.layers[1:], start=1):
-            h = la(h, training=False)
-            if i == index:
-                maps = h
-                tape.watch(maps)
-        chosen = tf.gather(h, tf.argmax(h, axis=-1), axis=1, batch_dims=1)
+        h, maps = _run_layers(model, x, watch=index, tape=tape)
+        chosen = _predicted_score(h)
     if maps is None or not np.allclose(h, model(x, training=False), atol=1e-4):
         return None  # not a chain: the layer-by-layer run is not the model
     grads = tape.gradient(chosen, maps)
     weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
     cam = tf.nn.relu(tf.reduce_sum(weights * maps, axis=-1))[..., None]
-    cam = tf.image.resize(cam, x.shape[1:3])[..., 0].numpy()
-    peak = cam.reshape(len(cam), -1).max(axis=1).reshape(-1, 1, 1)
-    return cam / np.maximum(peak, 1e-12)
+    return _unit_peak(tf.image.resize(cam, x.shape[1:3])[..., 0].numpy())
+
+
+def guided_gradcam(model: Any, images: np.ndarray, layer: str | None = None) -> np.ndarray | None:
+    """Guided Grad-CAM, the paper's high-resolution map: Grad-CAM times guided
+    backpropagation (the pixels whose increase raises the predicted class's score, with
+    every ReLU passing back only positive gradients where it fired). Grad-CAM says which
+    region decided; this says which pixels in it. In [0, 1]; None where Grad-CAM is None.
+
+    ReLUs inside a nested backbone are run as one layer, so their gradients stay plain.
+    """
+    import tensorflow as tf
+
+    cam = gradcam(model, images, layer)
+    if cam is None:
+        return None
+    x = tf.convert_to_tensor(np.asarray(images, "float32"))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        chosen = _predicted_score(_run_layers(model, x, guided=True)[0])
+    evidence = np.maximum(tape.gradient(chosen, x).numpy(), 0.0).max(axis=-1)
+    return _unit_peak(cam * evidence)
+
+
+def _run_layers(model: Any, x: Any, watch: int | None = None, tape: Any = None,
+                guided: bool = False) -> tuple[Any, Any]:  # fmt: skip
+    """``model``'s layers one by one: its output, and layer ``watch``'s output (watched
+    on ``tape``); with ``guided``, ReLUs back-propagate as guided backpropagation does."""
+    h, maps = x, None
+    for i, la in enumerate(model.layers[1:], start=1):
+        h = _guided_call(la, h) if guided else la(h, training=False)
+        if i == watch:
+            maps = h
+            tape.watch(maps)
+    return h, maps
+
+
+def _guided_call(layer: Any, x: Any) -> Any:
+    """``layer(x)`` with its ReLU (its own, or a separate ReLU layer) made guided."""
+    import keras
+
+    relu = keras.activations.relu
+    if isinstance(layer, keras.layers.ReLU) or (
+        isinstance(layer, keras.layers.Activation) and layer.activation is relu
+    ):
+        return _guided_relu(x)
+    if getattr(layer, "activation", None) is relu:
+        layer.activation = keras.activations.linear
+        try:
+            return _guided_relu(layer(x, training=False))
+        finally:
+            layer.activation = relu
+    return layer(x, training=False)
+
+
+def _guided_relu(z: Any) -> Any:
+    import tensorflow as tf
+
+    @tf.custom_gradient
+    def relu(z):
+        def grad(dy):
+            return dy * tf.cast(z > 0, dy.dtype) * tf.cast(dy > 0, dy.dtype)
+
+        return tf.nn.relu(z), grad
+
+    return relu(z)
+
+
+def _predicted_score(probs: Any) -> Any:
+    import tensorflow as tf
+
+    return tf.gather(probs, tf.argmax(probs, axis=-1), axis=1, batch_dims=1)
+
+
+def _unit_peak(maps: np.ndarray) -> np.ndarray:
+    peak = maps.reshape(len(maps), -1).max(axis=1).reshape(-1, 1, 1)
+    return maps / np.maximum(peak, 1e-12)
 
 
 def top_losses(model: Any, x: np.ndarray, y: np.ndarray, k: int = 9) -> list[dict[str, Any]]:
@@ -120,23 +189,30 @@ def plot_top_losses(x: np.ndarray, found: list[dict], names: list[str], path: Pa
 
 
 def plot_gradcam(images: np.ndarray, heatmaps: np.ndarray, labels: list[str], path: Path,
-                 title: str) -> None:  # fmt: skip
-    """Each image with its Grad-CAM heatmap laid over it."""
+                 title: str, guided: np.ndarray | None = None) -> None:  # fmt: skip
+    """Each image with its Grad-CAM heatmap laid over it, and its Guided Grad-CAM below."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    n = len(images)
-    fig, axes = plt.subplots(2, n, figsize=(2.2 * n, 4.6), squeeze=False)
+    n, rows = len(images), 2 if guided is None else 3
+    fig, axes = plt.subplots(rows, n, figsize=(2.2 * n, 2.3 * rows), squeeze=False)
     for i in range(n):
         _show_image(axes[0, i], images[i])
         axes[0, i].set_title(labels[i], fontsize=8)
         _show_image(axes[1, i], images[i])
         axes[1, i].imshow(heatmaps[i], cmap="jet", alpha=0.45, vmin=0, vmax=1)
+        if guided is not None:
+            axes[2, i].imshow(guided[i], cmap="hot", vmin=0, vmax=1)
         for ax in axes[:, i]:
             ax.axis("off")
-    fig.suptitle(title + "\ntop: input, bottom: Grad-CAM (red: what decided the class)")
+    what = "top: input, middle: Grad-CAM (red: the region that decided the class)"
+    if guided is None:
+        what = "top: input, bottom: Grad-CAM (red: what decided the class)"
+    else:
+        what += ",\nbottom: Guided Grad-CAM (bright: the pixels in it that raise the class)"
+    fig.suptitle(f"{title}\n{what}", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, format="png", dpi=100)
     plt.close(fig)
@@ -171,8 +247,10 @@ def write_interpretation(model: Any, test: Any, names: list[str], out: Path, tit
         if heat is not None:
             predicted = np.asarray(model.predict(x[:8], verbose=0)).argmax(-1)
             labels = [f"predicted {names[int(k)]}" for k in predicted]
+            guided = guided_gradcam(model, x[:8])
             files["gradcam"] = out / "gradcam.png"
-            write_atomic(files["gradcam"], lambda p: plot_gradcam(x[:8], heat, labels, p, title))
+            write_atomic(files["gradcam"],
+                         lambda p: plot_gradcam(x[:8], heat, labels, p, title, guided))  # fmt: skip
     return files
 
 
@@ -345,18 +423,21 @@ def _explain_image(model, report, input_file, names, out, title) -> dict[str, An
     result: dict[str, Any] = {"top": _top(probs, names), "files": {}}
     image = x.reshape(target.height, target.width, target.channels)
     heat = gradcam(model, image[None]) if not target.flatten else None
+    guided = guided_gradcam(model, image[None]) if heat is not None else None
     views = first_layer_views(model, image) if not target.flatten else None
     file = out / "explain.png"
     label = f"predicted {result['top'][0][0]} (p={result['top'][0][1]:.2f})"
-    write_atomic(file, lambda p: plot_explanation(image, heat, views, label, p, title))
+    write_atomic(file, lambda p: plot_explanation(image, heat, views, label, p, title, guided))
     result["files"]["explain"] = file
     result["gradcam"] = heat is not None
     return result
 
 
 def plot_explanation(image: np.ndarray, heat: np.ndarray | None, views: tuple | None,
-                     label: str, path: Path, title: str) -> None:  # fmt: skip
-    """The input and its Grad-CAM; the first layer's filters and feature maps below."""
+                     label: str, path: Path, title: str,
+                     guided: np.ndarray | None = None) -> None:  # fmt: skip
+    """The input, its Grad-CAM and Guided Grad-CAM; the first layer's filters and feature
+    maps below."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -373,7 +454,10 @@ def plot_explanation(image: np.ndarray, heat: np.ndarray | None, views: tuple | 
         _show_image(axes[0, 1], image)
         axes[0, 1].imshow(heat[0], cmap="jet", alpha=0.45, vmin=0, vmax=1)
         axes[0, 1].set_title("Grad-CAM", fontsize=8)
-    axes[0, 2].text(0, 0.5, label, fontsize=10, va="center")
+    if guided is not None:
+        axes[0, 2].imshow(guided[0], cmap="hot", vmin=0, vmax=1)
+        axes[0, 2].set_title("Guided Grad-CAM", fontsize=8)
+    axes[0, 3].text(0, 0.5, label, fontsize=10, va="center")
     if views is not None:
         kernel, maps = views
         for i in range(min(shown, kernel.shape[-1])):

@@ -10,7 +10,7 @@ import pytest
 
 import recipes
 import zoo
-from recipes.interpret import explain, gradcam, top_losses
+from recipes.interpret import explain, gradcam, guided_gradcam, top_losses
 from zoo.cli import main as cli
 
 
@@ -39,12 +39,16 @@ def test_mnist_cnn_writes_interpretation_and_gradcam_looks_at_the_digit(tmp_path
     assert report["evaluation"]["most_confused"]
     splits = zoo.data.load("mnist_5k", batch_size=500, input_shape=(28, 28, 1))
     x = np.concatenate([np.asarray(b) for b, _ in splits.test])[:100]
-    heat = gradcam(res.model, x)
-    ink = x[..., 0] > 0.1
-    on_ink = (heat * ink).sum((1, 2)) / heat.sum((1, 2))
-    # Measured: 29% of the heat on the 17% of pixels that are ink (the last conv maps are
-    # 14x14, so the heat sits on and just beside the strokes); chance would be 17%.
-    assert on_ink.mean() > 1.4 * ink.mean()
+    ink = x[..., 0] > 0.1  # 17% of the pixels
+
+    def on_ink(heat):
+        return ((heat * ink).sum((1, 2)) / heat.sum((1, 2))).mean()
+
+    # Grad-CAM's last conv maps are 14x14, so its heat covers the strokes and their
+    # surroundings (measured: 29%, chance 17%); Guided Grad-CAM sharpens it to the pixels
+    # (measured: 81%).
+    assert on_ink(gradcam(res.model, x)) > 1.4 * ink.mean()
+    assert on_ink(guided_gradcam(res.model, x)) > 0.5
 
 
 def test_flat_image_models_show_their_top_losses_as_images(tmp_path):
@@ -106,3 +110,16 @@ def test_explain_an_image_shows_gradcam_and_first_layer(tmp_path, capsys):
     (tmp_path / "not.png").write_text("no image")
     assert cli(["explain", str(res.files["model"]), "--input", str(tmp_path / "not.png")]) == 2
     assert "not a readable image" in capsys.readouterr().err
+
+
+def test_guided_gradcam_guides_relus_inside_layers_and_restores_them():
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv")(inputs)
+    x = keras.layers.Flatten()(x)
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
+    images = np.random.default_rng(0).random((2, 8, 8, 1)).astype("float32")
+    guided = guided_gradcam(model, images)
+    assert guided.shape == (2, 8, 8) and guided.min() >= 0 and guided.max() == pytest.approx(1)
+    assert model.get_layer("conv").activation is keras.activations.relu  # put back
+    assert guided_gradcam(zoo.build("mnist_mlp"), np.zeros((2, 784), "float32")) is None
