@@ -61,6 +61,7 @@ def _results(zoo_sps: float) -> dict:
     }  # fmt: skip
     fmt = [
         {"format": "Keras predict", "size_bytes": None, "accuracy": 0.95, "latency_ms": 40.0},
+        {"format": "Keras direct call", "size_bytes": None, "accuracy": 0.95, "latency_ms": 2.0},
         {"format": "TFLite float32", "size_bytes": 400_000, "accuracy": 0.95,
          "top1_agreement": 1.0, "latency_ms": 0.02},
         {"format": "TFLite int8", "size_bytes": 100_000, "accuracy": 0.944,
@@ -71,7 +72,10 @@ def _results(zoo_sps: float) -> dict:
         "throughput": {"runs": 3, "programs": ["keras", "zoo", "torch"], "rows": [row],
                        "torch": True},
         "export": [{"model": "mnist_mlp", "input_shape": [784], "test_samples": 500,
-                    "formats": fmt}],
+                    "formats": fmt, "tflite": [
+                        {"format": "float32", "threads": 1, "invoke_ms": 0.03, "call_ms": 0.04},
+                        {"format": "int8", "threads": 1, "invoke_ms": 0.01, "call_ms": 0.02},
+                    ]}],
     }  # fmt: skip
 
 
@@ -92,7 +96,10 @@ def test_report_marks_targets_met_and_missed():
     assert _cells(missed, "mnist_mlp")[-4:] == ["1.10x ❌", "0.55x ❌", "1.20x", "0.50x"]
     head = run.headline(_results(1100.0))
     assert "1.10x the tutorial's Keras code, 0.55x its PyTorch code" in head
-    assert "(4000x faster)" in head and "0.944 vs 0.950 (-0.6 points)" in head
+    assert "int8 TFLite: 3.0x float32 TFLite's speed at 1 thread, 200x a Keras" in head
+    assert "0.944 vs 0.950 float32 (-0.6 points)" in head and "predict" not in head
+    assert "vs Keras predict" not in missed and _cells(missed, "Keras direct call")[3] == "1.00x"
+    assert _cells(missed, "int8")[-1] == "3.00x"  # mnist_mlp: no int8 target, ratio shown
 
 
 def test_fp32_peak_counts_cores_clock_lanes_and_fma_units():
