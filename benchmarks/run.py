@@ -740,7 +740,7 @@ def headline(results: dict[str, Any]) -> str:
         out.append(
             f"- `{row['model']}` int8 TFLite: {against}, "
             f"{call['latency_ms'] / int8['latency_ms']:.0f}x a Keras `model(x)` call "
-            f"({int8['latency_ms']:.2f} ms against {call['latency_ms']:.2f} ms), "
+            f"({int8['latency_ms']:.3f} ms against {call['latency_ms']:.2f} ms), "
             f"{_mb(int8['size_bytes'])} vs {_mb(f32['size_bytes'])}{accuracy}."
         )
     return "\n".join(out)
