@@ -735,8 +735,11 @@ def headline(results: dict[str, Any]) -> str:
             else " (random weights: accuracy not meaningful)"
         )
         speed = int8_speedup(row)
-        against = (f"{speed:.1f}x float32 TFLite's speed at 1 thread" if speed
-                   else f"{f32['latency_ms'] / int8['latency_ms']:.1f}x float32 TFLite's speed")
+        against = (
+            f"{speed:.1f}x float32 TFLite's speed at 1 thread"
+            if speed
+            else f"{f32['latency_ms'] / int8['latency_ms']:.1f}x float32 TFLite's speed"
+        )
         out.append(
             f"- `{row['model']}` int8 TFLite: {against}, "
             f"{call['latency_ms'] / int8['latency_ms']:.0f}x a Keras `model(x)` call "
