@@ -424,6 +424,8 @@ def make_optimizer(
 
 def compile_model(model: Any, entry: Entry | str, **overrides: Any) -> Any:
     """Compile ``model`` with ``entry``'s task defaults updated by ``overrides``."""
+    import keras
+
     if isinstance(entry, str):
         entry = get_entry(entry)
     unknown = set(overrides) - set(COMPILE_KEYWORDS)
@@ -454,6 +456,13 @@ def compile_model(model: Any, entry: Entry | str, **overrides: Any) -> Any:
             raise InvalidArgumentError(
                 f"steps_per_execution={steps} does not work under a multi-replica "
                 "tf.distribute strategy in this Keras version; leave it unset (1 is used)."
+            )
+        steps = 1
+    elif keras.backend.backend() == "torch":  # Keras' torch trainer runs one step per call
+        if steps not in (None, 1):
+            raise InvalidArgumentError(
+                f"steps_per_execution={steps} needs the TensorFlow or JAX backend; Keras "
+                "runs one step per call on torch. Leave it unset (1 is used)."
             )
         steps = 1
     elif steps is None:

@@ -7,7 +7,8 @@ exported graphs: decoders, generators and the denoiser take the noise (and
 the time step) as inputs (docs/PLATFORM_NOTES.md: random ops block TFLite builtins).
 
 Autoencoders and the VAE are backend-agnostic (``compute_loss``); the GANs
-and the diffusion model use a TensorFlow ``train_step`` (said on their cards).
+and the diffusion model have their own ``train_step`` (two optimizers; an EMA
+copy), written for TensorFlow and torch, and say so on JAX.
 """
 
 from __future__ import annotations
@@ -25,6 +26,66 @@ from zoo.registry import register
 from zoo.tasks import AUTOENCODE, GENERATE, Task, register_task
 
 _IMAGE_DATA = ("classification", "binary", "regression")  # labels are ignored
+
+
+def _own_train_step_backend(model: keras.Model) -> str:
+    """The backend, checked: these models' own training steps run on TensorFlow and torch
+    (stateful gradient steps); Keras' JAX trainer needs a stateless step instead."""
+    backend = keras.backend.backend()
+    if backend not in ("tensorflow", "torch"):
+        from zoo.errors import InvalidArgumentError
+
+        raise InvalidArgumentError(
+            f"{model.name} trains with its own step, written for the TensorFlow and torch "
+            f"backends; this process runs {backend}. Train it with KERAS_BACKEND=tensorflow "
+            "or torch (a saved .keras file then loads and samples under any backend)."
+        )
+    return backend
+
+
+def gradient_step(loss_fn, variables: list, optimizer: Any):
+    """``loss_fn()``, and one ``optimizer`` step on ``variables`` down its gradient:
+    ``tf.GradientTape`` on TensorFlow, autograd (``loss.backward()``) on torch."""
+    if keras.backend.backend() == "torch":
+        import torch
+
+        for v in variables:
+            v.value.grad = None
+        loss = loss_fn()
+        loss.backward()
+        grads = [v.value.grad for v in variables]
+        with torch.no_grad():
+            optimizer.apply(grads, variables)
+        return loss
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        loss = loss_fn()
+    optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+    return loss
+
+
+def train_noise(shape: Any, like: Any) -> Any:
+    """Standard normal noise inside a training step: ``tf.random`` on TensorFlow (safe in
+    any replica context), ``torch.randn`` on torch (on ``like``'s device)."""
+    if keras.backend.backend() == "torch":
+        import torch
+
+        return torch.randn(*[int(d) for d in shape], device=like.device)
+    import tensorflow as tf
+
+    return tf.random.normal(shape)
+
+
+def train_timesteps(n: Any, timesteps: int, like: Any) -> Any:
+    """``(n, 1)`` uniform random int32 time steps in ``[0, timesteps)``, as ``train_noise``."""
+    if keras.backend.backend() == "torch":
+        import torch
+
+        return torch.randint(0, timesteps, (int(n), 1), dtype=torch.int32, device=like.device)
+    import tensorflow as tf
+
+    return tf.random.uniform((n, 1), maxval=timesteps, dtype="int32")
 
 
 def _image_output(meaning: str):
@@ -266,7 +327,7 @@ class VAE(keras.Model):
             ops.reshape(y_pred, (ops.shape(y_pred)[0], -1, 1)),
         )
         reconstruction = ops.mean(ops.sum(per_pixel, axis=-1))
-        kl = ops.sum(self.losses) if self.losses else ops.convert_to_tensor(0.0)
+        kl = sum(self.losses) if self.losses else ops.convert_to_tensor(0.0)
         self.reconstruction_tracker.update_state(reconstruction)
         self.kl_tracker.update_state(kl)
         return reconstruction + kl
@@ -362,7 +423,7 @@ class GAN(keras.Model):
 
     ``fit(images)`` alternates a discriminator and a generator step with two
     optimizers (Adam 2e-4, beta_1 0.5) and reports ``d_loss`` and ``g_loss``.
-    TensorFlow backend (its ``train_step`` uses ``tf.GradientTape``).
+    TensorFlow or torch backend (its own ``train_step``).
     """
 
     def __init__(
@@ -416,46 +477,42 @@ class GAN(keras.Model):
     def metrics(self):
         return [self.d_loss_tracker, self.g_loss_tracker]
 
-    def train_step(self, data):
-        import tensorflow as tf
-
-        real = data[0] if isinstance(data, tuple) else data
-        real = tf.cast(real, "float32") * 2.0 - 1.0  # [0, 1] -> the generator's tanh range
-        n = tf.shape(real)[0]
-        bce = keras.losses.BinaryCrossentropy()
-        z = tf.random.normal((n, self.noise_dim))  # tf.random: safe in any replica context
-        with tf.GradientTape() as tape:
-            fake = self.generator(z, training=True)
-            real_p = self.discriminator(real, training=True)
-            fake_p = self.discriminator(fake, training=True)
-            d_loss = bce(tf.ones_like(real_p) * 0.9, real_p) + bce(tf.zeros_like(fake_p), fake_p)
-        grads = tape.gradient(d_loss, self.discriminator.trainable_weights)
-        self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_weights))
-        z = tf.random.normal((n, self.noise_dim))
-        with tf.GradientTape() as tape:
-            fake_p = self.discriminator(self.generator(z, training=True), training=True)
-            g_loss = bce(tf.ones_like(fake_p), fake_p)
-        grads = tape.gradient(g_loss, self.generator.trainable_weights)
-        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_weights))
+    def train_step(self, *args):
+        _own_train_step_backend(self)
+        data = args[-1]  # the JAX trainer would pass (state, data)
+        real = ops.cast(data[0] if isinstance(data, tuple) else data, "float32") * 2.0 - 1.0
+        n = ops.shape(real)[0]  # [0, 1] -> the generator's tanh range, above
+        z = train_noise((n, self.noise_dim), real)
+        d_loss = gradient_step(lambda: self._d_loss(real, z, training=True),
+                               self.discriminator.trainable_weights, self.d_optimizer)  # fmt: skip
+        z = train_noise((n, self.noise_dim), real)
+        g_loss = gradient_step(lambda: self._g_loss(z, training=True),
+                               self.generator.trainable_weights, self.g_optimizer)  # fmt: skip
         self.d_loss_tracker.update_state(d_loss)
         self.g_loss_tracker.update_state(g_loss)
         return {m.name: m.result() for m in self.metrics}
 
-    def test_step(self, data):
-        import tensorflow as tf
-
-        real = data[0] if isinstance(data, tuple) else data
-        real = ops.cast(real, "float32") * 2.0 - 1.0
-        n = ops.shape(real)[0]
-        z = tf.random.normal((n, self.noise_dim))
-        bce = keras.losses.BinaryCrossentropy()
-        real_p = self.discriminator(real, training=False)
-        fake_p = self.discriminator(self.generator(z, training=False), training=False)
-        self.d_loss_tracker.update_state(
-            bce(ops.ones_like(real_p), real_p) + bce(ops.zeros_like(fake_p), fake_p)
-        )
-        self.g_loss_tracker.update_state(bce(ops.ones_like(fake_p), fake_p))
+    def test_step(self, *args):
+        _own_train_step_backend(self)
+        data = args[-1]
+        real = ops.cast(data[0] if isinstance(data, tuple) else data, "float32") * 2.0 - 1.0
+        z = train_noise((ops.shape(real)[0], self.noise_dim), real)
+        self.d_loss_tracker.update_state(self._d_loss(real, z, training=False, smooth=1.0))
+        self.g_loss_tracker.update_state(self._g_loss(z, training=False))
         return {m.name: m.result() for m in self.metrics}
+
+    def _d_loss(self, real, z, training: bool, smooth: float = 0.9):
+        """The discriminator's loss: real images labelled ``smooth`` (one-sided label
+        smoothing while training), generated ones 0."""
+        bce = keras.losses.BinaryCrossentropy()
+        real_p = self.discriminator(real, training=training)
+        fake_p = self.discriminator(self.generator(z, training=training), training=training)
+        return bce(ops.ones_like(real_p) * smooth, real_p) + bce(ops.zeros_like(fake_p), fake_p)
+
+    def _g_loss(self, z, training: bool):
+        """The generator's loss: its images should be called real."""
+        fake_p = self.discriminator(self.generator(z, training=training), training=training)
+        return keras.losses.BinaryCrossentropy()(ops.ones_like(fake_p), fake_p)
 
     def sample(self, n: int, seed: int | None = None) -> np.ndarray:
         """``n`` generated images in [0, 1], reproducible under ``seed``."""
@@ -548,7 +605,7 @@ def _unet(image_shape, widths, time_dim):
 class Diffusion(keras.Model):
     """A small DDPM: the model is the denoiser ((x_t, t) -> noise); ``fit(images)`` trains it
     with the noise-prediction loss and keeps an EMA copy; ``sample(n, steps)`` runs DDIM.
-    TensorFlow backend (its ``train_step`` uses ``tf.GradientTape``)."""
+    TensorFlow or torch backend (its own ``train_step``)."""
 
     def __init__(
         self,
@@ -591,27 +648,41 @@ class Diffusion(keras.Model):
         super().compile(optimizer=optimizer or "adam", jit_compile=False, **kwargs)
 
     def _noised(self, images):
-        import tensorflow as tf
+        x0 = ops.cast(images, "float32") * 2.0 - 1.0
+        t = train_timesteps(ops.shape(x0)[0], self.timesteps, x0)
+        ab = ops.reshape(ops.take(ops.convert_to_tensor(self.alpha_bar), t[:, 0]), (-1, 1, 1, 1))
+        eps = train_noise(ops.shape(x0), x0)
+        return ops.sqrt(ab) * x0 + ops.sqrt(1.0 - ab) * eps, t, eps
 
-        x0 = tf.cast(images, "float32") * 2.0 - 1.0
-        n = tf.shape(x0)[0]
-        t = tf.random.uniform((n, 1), maxval=self.timesteps, dtype="int32")
-        ab = tf.reshape(tf.gather(tf.constant(self.alpha_bar), t[:, 0]), (-1, 1, 1, 1))
-        eps = tf.random.normal(tf.shape(x0))
-        return tf.sqrt(ab) * x0 + tf.sqrt(1.0 - ab) * eps, t, eps
-
-    def train_step(self, data):
-        import tensorflow as tf
-
+    def train_step(self, *args):
+        backend = _own_train_step_backend(self)
+        data = args[-1]
         images = data[0] if isinstance(data, tuple) else data
         x_t, t, eps = self._noised(images)
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(tf.square(eps - self.network([x_t, t], training=True)))
-        grads = tape.gradient(loss, self.network.trainable_weights)
-        self.optimizer.apply_gradients(zip(grads, self.network.trainable_weights))
+        loss = gradient_step(
+            lambda: ops.mean(ops.square(eps - self.network([x_t, t], training=True))),
+            self.network.trainable_weights, self.optimizer,
+        )  # fmt: skip
         # EMA with warm-up: early on the average follows the weights closely
-        step = tf.cast(self.optimizer.iterations, "float32")
-        decay = tf.minimum(self.ema, (1.0 + step) / (10.0 + step))
+        step = ops.cast(self.optimizer.iterations, "float32")
+        decay = ops.minimum(self.ema, (1.0 + step) / (10.0 + step))
+        if backend == "torch":
+            self._update_ema_eagerly(decay)
+        else:
+            self._update_ema_in_replicas(decay)
+        self.loss_tracker.update_state(loss)
+        return {"loss": self.loss_tracker.result()}
+
+    def _update_ema_eagerly(self, decay) -> None:
+        import torch
+
+        with torch.no_grad():
+            for w, ew in zip(self.network.weights, self.ema_network.weights):
+                ew.assign(decay * ew + (1.0 - decay) * w)
+
+    def _update_ema_in_replicas(self, decay) -> None:
+        import tensorflow as tf
+
         pairs = list(zip(self.network.weights, self.ema_network.weights))
 
         def update_ema(strategy, decay):  # cross-replica: mirrored EMA variables stay in sync
@@ -621,15 +692,13 @@ class Diffusion(keras.Model):
                 )
 
         tf.distribute.get_replica_context().merge_call(update_ema, args=(decay,))
-        self.loss_tracker.update_state(loss)
-        return {"loss": self.loss_tracker.result()}
 
-    def test_step(self, data):
-        import tensorflow as tf
-
+    def test_step(self, *args):
+        _own_train_step_backend(self)
+        data = args[-1]
         images = data[0] if isinstance(data, tuple) else data
         x_t, t, eps = self._noised(images)
-        loss = tf.reduce_mean(tf.square(eps - self.ema_network([x_t, t], training=False)))
+        loss = ops.mean(ops.square(eps - self.ema_network([x_t, t], training=False)))
         self.loss_tracker.update_state(loss)
         return {"loss": self.loss_tracker.result()}
 
