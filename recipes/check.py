@@ -96,6 +96,9 @@ def gradient_check(
     """
     import tensorflow as tf
 
+    from zoo.backends import require_tensorflow
+
+    require_tensorflow("The gradient check (zoo check)")
     m64 = float64_copy(model)
     xs = [np.asarray(x) for x in (inputs if isinstance(inputs, (list, tuple)) else [inputs])]
     xs = [x.astype("float64") if x.dtype.kind == "f" else x for x in xs]

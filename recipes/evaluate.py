@@ -98,7 +98,7 @@ def predict_dataset(model: Any, dataset: Any) -> tuple[np.ndarray, np.ndarray]:
     """Labels and predictions over a batched ``(x, y)`` dataset, in one pass."""
     ys, ps = [], []
     for x, y in dataset:
-        ps.append(np.asarray(model(x, training=False)))
+        ps.append(_numpy(model(x, training=False)))
         ys.append(np.asarray(y))
     return np.concatenate(ys), np.concatenate(ps)
 
@@ -308,3 +308,11 @@ def bleu(reference: Sequence[str], candidate: Sequence[str], max_n: int = 4) -> 
         log_p += math.log((overlap + smooth) / (total + smooth)) / max_n if total else 0.0
     brevity = 1.0 if len(cand) > len(ref) else math.exp(1 - len(ref) / len(cand))
     return float(brevity * math.exp(log_p))
+
+
+def _numpy(tensor: Any) -> np.ndarray:
+    """A model's output as numpy on any backend (torch's carry gradients, which
+    ``np.asarray`` refuses)."""
+    import keras
+
+    return keras.ops.convert_to_numpy(tensor)

@@ -37,17 +37,19 @@ def last_conv_index(model: Any) -> int | None:
 def gradcam(model: Any, images: np.ndarray, layer: str | None = None) -> np.ndarray | None:
     """Grad-CAM heatmaps in [0, 1], one per image at the image's size, from ``layer``'s
     feature maps (default: the last convolutional ones, as in the paper); None for models
-    without convolutional feature maps or that are not a chain of layers.
+    without convolutional feature maps or that are not a chain of layers, and under a
+    backend other than TensorFlow (the gradients are taken with ``tf.GradientTape``).
 
     The model is run layer by layer, so a backbone nested inside a transfer model gives
     its feature maps too; the run is checked against the model's own output.
     """
+    import keras
     import tensorflow as tf
 
     names = [la.name for la in model.layers]
     index = names.index(layer) if layer else last_conv_index(model)
-    if index is None or len(model.inputs) != 1:
-        return None
+    if index is None or len(model.inputs) != 1 or keras.backend.backend() != "tensorflow":
+        return None  # also: its gradients are taken with TensorFlow's GradientTape
     x = tf.convert_to_tensor(np.asarray(images, "float32"))
     with tf.GradientTape() as tape:
         h, maps = _run_layers(model, x, watch=index, tape=tape)

@@ -306,7 +306,10 @@ def fit(run: Run) -> None:
 
 
 def _check_monitor(name: str) -> None:
+    from zoo.backends import require_tensorflow
     from zoo.tasks import GENERATE
+
+    require_tensorflow("--monitor (gradient health, taken with tf.GradientTape)")
 
     if zoo.get_entry(name).task_spec.learns_from == GENERATE:
         raise InvalidArgumentError(

@@ -1,4 +1,8 @@
-"""Every registered entry gets these tests for free by registering."""
+"""Every registered entry gets these tests for free by registering.
+
+They run under the Keras backend of the process: CI runs this file under TensorFlow,
+JAX and torch (``KERAS_BACKEND=jax pytest tests/test_models_registry_wide.py``).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,11 @@ import zoo
 from zoo.registry import COMPILE_KEYWORDS, EXPORT_FORMATS
 
 NAMES = zoo.list_models()
+BACKEND = keras.backend.backend()
+
+
+def trains_here(entry) -> bool:
+    return BACKEND in entry.training_backends
 
 
 def test_registry_is_populated():
@@ -47,6 +56,10 @@ def test_takes_a_training_step(name):
     entry = zoo.get_entry(name)
     model = build_small(name)
     x, y = training_batch(entry, model, n=8)
+    if not trains_here(entry):  # its card says so, and so does the error
+        with pytest.raises(zoo.InvalidArgumentError, match=f"{BACKEND}. Train it with"):
+            model.train_on_batch(x, y)
+        return
     before = [w.copy() for w in model.get_weights()]
     logs = model.train_on_batch(x, y, return_dict=True)
     assert logs and all(np.isfinite(v) for v in logs.values()), logs
@@ -58,12 +71,17 @@ def test_takes_a_training_step(name):
 def test_keras_round_trip(name, tmp_path):
     entry = zoo.get_entry(name)
     model = build_small(name)
-    model.train_on_batch(*training_batch(entry, model, n=4))  # non-initial weights and slots
+    if trains_here(entry):
+        model.train_on_batch(*training_batch(entry, model, n=4))  # non-initial weights, slots
     x = sample_inputs(model, n=4)
     path = tmp_path / f"{name}.keras"
     model.save(path)
     loaded = keras.saving.load_model(path, safe_mode=True)
-    np.testing.assert_array_equal(model.predict(x, verbose=0), loaded.predict(x, verbose=0))
+    # bit for bit on TensorFlow; XLA (JAX) may fuse the reloaded graph's sums differently
+    atol = 0.0 if BACKEND == "tensorflow" else 1e-6
+    np.testing.assert_allclose(
+        model.predict(x, verbose=0), loaded.predict(x, verbose=0), rtol=0, atol=atol
+    )
     assert loaded.compiled
 
 

@@ -18,7 +18,7 @@ from recipes.recipe import PRECISIONS
 from recipes.schedules import SCHEDULES
 from zoo.data.files import CSV_TASKS
 from zoo.distribute import KINDS
-from zoo.registry import QUANTIZATIONS
+from zoo.registry import BACKENDS, QUANTIZATIONS
 from zoo.tuning import TUNERS
 
 # the choices above come from the modules that define them (none imports TensorFlow)
@@ -403,6 +403,11 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     print(f"platform    {platform.platform()}")
     print(f"tensorflow  {tf.__version__}")
     print(f"keras       {keras.__version__} (backend: {keras.backend.backend()})")
+    from zoo import backends
+
+    others = [b for b in backends.installed() if b != backends.active()]
+    print(f"backends    {backends.active()} (active; KERAS_BACKEND or zoo train --backend), "
+          f"also installed: {', '.join(others) or 'none'}")  # fmt: skip
     for mod in (
         "keras_hub",
         "keras_tuner",
@@ -520,6 +525,11 @@ def _add_train(sub: Any) -> None:
         "--resume", action="store_true", help="continue a killed run from its last epoch backup"
     )
     s.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs")
+    s.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help="Keras backend to train on (default: KERAS_BACKEND, else tensorflow)",
+    )
     s.add_argument(
         "--monitor",
         action="store_true",
@@ -722,12 +732,42 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     raise _Terminated()
 
 
+def _run_on_backend(backend: str, argv: list[str]) -> None:
+    """Keras picks its backend once, when it is imported, and this process has imported it:
+    for another backend the same command replaces this process, with ``KERAS_BACKEND`` set.
+    Returns (doing nothing) when the process already runs ``backend``."""
+    import importlib.util
+
+    import keras
+
+    if keras.backend.backend() == backend:
+        return
+    if importlib.util.find_spec(backend) is None:
+        from zoo.errors import InvalidArgumentError
+
+        raise InvalidArgumentError(
+            f'--backend {backend}: {backend} is not installed; pip install ".[{backend}]" '
+            "from the zoo's folder (or the package named like it)."
+        )
+    sys.stdout.flush()
+    sys.stderr.flush()
+    env = {**os.environ, "KERAS_BACKEND": backend}
+    os.execve(sys.executable, [sys.executable, "-m", "zoo.cli", *argv], env)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     import signal
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
     from zoo.errors import ZooError
+
+    if getattr(args, "backend", None):
+        try:
+            _run_on_backend(args.backend, list(sys.argv[1:] if argv is None else argv))
+        except ZooError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
 
     signal.signal(signal.SIGTERM, _on_sigterm)  # staged files and child processes go too
     try:

@@ -59,6 +59,13 @@ def strategy(kind: str = "auto", *, devices: Sequence[str] | None = None) -> Any
     import tensorflow as tf
 
     kind = resolve_kind(kind)
+    if kind != "default":
+        from zoo.backends import require_tensorflow
+
+        require_tensorflow(
+            f"The {kind} strategy (tf.distribute)",
+            "On JAX, keras.distribution.DataParallel() spreads a model over several devices.",
+        )
     if kind == "default":
         return tf.distribute.get_strategy()
     if kind == "one_device":

@@ -517,12 +517,15 @@ class GAN(keras.Model):
     def sample(self, n: int, seed: int | None = None) -> np.ndarray:
         """``n`` generated images in [0, 1], reproducible under ``seed``."""
         z = np.random.default_rng(seed).standard_normal((n, self.noise_dim)).astype("float32")
-        return np.asarray(self(z, training=False))
+        return ops.convert_to_numpy(self(z, training=False))
 
 
+#: Their own training steps are stateful (see ``_own_train_step_backend``).
+_OWN_STEP_BACKENDS = ("tensorflow", "torch")
 _GAN_FACTS = dict(
     **_GEN_FACTS,
     task="gan",
+    training_backends=_OWN_STEP_BACKENDS,
     epochs=30,
     compile_defaults={"learning_rate": 2e-4},
     search_space={"learning_rate": {"float": [5e-5, 5e-4], "sampling": "log"}},
@@ -741,6 +744,7 @@ def ddim_sample(denoise: Any, n: int, image_shape: tuple, alpha_bar: np.ndarray,
           tags=("diffusion", "generative"), epochs=30,
           test_overrides={"image_shape": (8, 8, 1), "widths": (8, 16), "timesteps": 50},
           search_space={"learning_rate": {"float": [1e-4, 3e-3], "sampling": "log"}},
+          training_backends=_OWN_STEP_BACKENDS,
           **{**_GEN_FACTS, "export_tolerance": 1e-4})  # fmt: skip
 def diffusion(
     *,

@@ -159,7 +159,7 @@ class Seq2SeqTransformer(KeywordConfig, keras.Model):
         return out
 
     def _probabilities(self, sources: np.ndarray, targets: np.ndarray) -> np.ndarray:
-        return np.asarray(self([sources, targets], training=False), "float64")
+        return ops.convert_to_numpy(self([sources, targets], training=False)).astype("float64")
 
     def greedy(self, sources: np.ndarray) -> np.ndarray:
         """Target ids for a batch of source ids, one most probable character at a time."""

@@ -490,7 +490,7 @@ class CharLanguageModel(KeywordConfig, keras.Model):
         out = []
         for _ in range(length):
             x, at = context_window(ids, self.config["sequence_length"])
-            probs = np.asarray(self(x, training=False))[0, at]
+            probs = ops.convert_to_numpy(self(x, training=False))[0, at]
             ids.append(next_id(probs, temperature, rng, top_k, top_p))
             out.append(ids[-1])
         return decode(out)
