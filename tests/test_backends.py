@@ -1,0 +1,134 @@
+"""The three Keras backends: the tutorial's PyTorch loop trains a zoo model, a ``.keras``
+file crosses backends, ``zoo train --backend``, and TensorFlow-only features say so.
+
+Keras picks its backend when it is imported, so each check runs in a child process
+with ``KERAS_BACKEND`` set (the registry-wide tests run whole under each backend: see
+tests/test_models_registry_wide.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_under(backend: str, code: str, cwd: Path, timeout: int = 600) -> str:
+    """Run ``code`` in a fresh Python on ``backend``; its stdout (it must exit 0)."""
+    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def test_the_tutorials_pytorch_loop_trains_a_zoo_model(tmp_path):
+    """With the torch backend, zoo.build returns a torch.nn.Module that a plain PyTorch
+    loop (torch.optim.Adam over model.parameters(), loss.backward(), step) trains."""
+    out = run_under(
+        "torch",
+        """
+        import numpy as np, torch
+        import zoo
+
+        splits = zoo.data.load("mnist_5k", batch_size=32, seed=0, input_shape=(784,))
+        def arrays(ds):
+            xs, ys = zip(*[(np.asarray(x), np.asarray(y)) for x, y in ds])
+            return torch.tensor(np.concatenate(xs)), torch.tensor(np.concatenate(ys))
+        x_train, y_train = arrays(splits.train)
+        x_test, y_test = arrays(splits.test)
+
+        torch.manual_seed(0)
+        model = zoo.build("mnist_mlp")
+        assert isinstance(model, torch.nn.Module)
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        loss_fn = torch.nn.NLLLoss()  # the model ends in softmax: log-probabilities in
+        for epoch in range(5):
+            model.train()
+            order = torch.randperm(len(x_train))
+            for i in range(0, len(order), 32):
+                batch = order[i : i + 32]
+                optimizer.zero_grad()
+                loss = loss_fn(torch.log(model(x_train[batch]) + 1e-9), y_train[batch].long())
+                loss.backward()
+                optimizer.step()
+        model.eval()
+        with torch.no_grad():
+            accuracy = (model(x_test).argmax(-1) == y_test).float().mean().item()
+        print(accuracy)
+    """,
+        tmp_path,
+    )
+    assert float(out.split()[-1]) >= 0.92
+
+
+def test_a_keras_file_saved_under_one_backend_predicts_alike_under_the_others(tmp_path):
+    run_under(
+        "tensorflow",
+        """
+        import numpy as np, keras
+        import zoo
+
+        keras.utils.set_random_seed(0)
+        model = zoo.build("mnist_cnn")
+        x = np.random.default_rng(0).random((16, 28, 28, 1), dtype="float32")
+        model.fit(x, np.arange(16) % 10, epochs=1, verbose=0)
+        model.save("cnn.keras")
+        np.savez("io.npz", x=x, y=keras.ops.convert_to_numpy(model(x, training=False)))
+    """,
+        tmp_path,
+    )
+    saved = np.load(tmp_path / "io.npz")
+    for backend in ("jax", "torch"):
+        run_under(backend, f"""
+            import numpy as np, keras
+            model = keras.saving.load_model("cnn.keras")
+            x = np.load("io.npz")["x"]
+            np.save("{backend}.npy", keras.ops.convert_to_numpy(model(x, training=False)))
+        """, tmp_path)  # fmt: skip
+        np.testing.assert_allclose(np.load(tmp_path / f"{backend}.npy"), saved["y"], atol=1e-5)
+
+
+def test_zoo_train_runs_on_the_backend_asked_for(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("KERAS_BACKEND", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "zoo.cli", "train", "mnist_mlp", "--backend", "jax",
+         "--epochs", "1", "--out", str(tmp_path / "run")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert report["versions"]["backend"] == "jax"
+    assert report["evaluation"]["accuracy"] > 0.8
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_tensorflow_only_features_say_so(backend, tmp_path):
+    out = run_under(backend, """
+        import numpy as np
+        import zoo
+        from recipes.check import gradient_check
+
+        def message(call):
+            try:
+                call()
+            except zoo.ZooError as exc:
+                return str(exc)
+            return "no error"
+
+        print(message(lambda: zoo.distribute.strategy("mirrored")))
+        print(message(lambda: gradient_check(zoo.build("perceptron"), np.zeros((2, 30)))))
+    """, tmp_path)  # fmt: skip
+    strategy, check = out.strip().splitlines()[-2:]
+    assert f"needs the TensorFlow backend; this process runs {backend}" in strategy
+    assert "keras.distribution.DataParallel()" in strategy
+    assert check.startswith("The gradient check (zoo check) needs the TensorFlow backend")
