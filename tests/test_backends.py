@@ -132,3 +132,35 @@ def test_tensorflow_only_features_say_so(backend, tmp_path):
     assert f"needs the TensorFlow backend; this process runs {backend}" in strategy
     assert "keras.distribution.DataParallel()" in strategy
     assert check.startswith("The gradient check (zoo check) needs the TensorFlow backend")
+
+
+def test_a_model_trained_on_jax_exports_under_tensorflow_with_parity(tmp_path):
+    import zoo
+
+    out = run_under("jax", """
+        import numpy as np, keras
+        import zoo
+
+        keras.utils.set_random_seed(0)
+        model = zoo.build("mnist_mlp")
+        x = np.random.default_rng(0).random((64, 784), dtype="float32")
+        model.fit(x, np.arange(64) % 10, epochs=2, verbose=0)
+        model.save("mlp.keras")
+        np.savez("io.npz", x=x, y=keras.ops.convert_to_numpy(model(x, training=False)))
+        try:
+            zoo.export(model, "direct")
+        except zoo.ZooError as exc:
+            print(exc)
+    """, tmp_path)  # fmt: skip
+    assert "zoo export (SavedModel, TFLite and ONNX" in out and "needs the TensorFlow" in out
+    assert not (tmp_path / "direct").exists()
+    report = zoo.export(tmp_path / "mlp.keras", tmp_path / "exported",
+                        formats=("saved_model", "tflite"), name="mnist_mlp")  # fmt: skip
+    assert all(a["parity"]["max_abs_diff"] <= 1e-5 for a in report.manifest["artifacts"].values())
+    import tensorflow as tf
+
+    io = np.load(tmp_path / "io.npz")
+    served = tf.saved_model.load(str(report.files["saved_model"])).signatures["serving_default"]
+    key = next(iter(served.structured_input_signature[1]))
+    got = next(iter(served(**{key: tf.constant(io["x"])}).values())).numpy()
+    np.testing.assert_allclose(got, io["y"], atol=1e-5)  # what JAX computed

@@ -410,6 +410,13 @@ def export(
     used instead of any dataset, and ``export.json`` records which data each check used.
     ``trusted`` loads a ``.keras`` file's Lambda layers (code: only for files you trust).
     """
+    from zoo.backends import require_tensorflow
+
+    require_tensorflow(
+        "zoo export (SavedModel, TFLite and ONNX are made with TensorFlow's converters)",
+        "A .keras file saved under any backend exports there: model.save('model.keras'), "
+        "then KERAS_BACKEND=tensorflow zoo export model.keras.",
+    )
     if out_dir is not None:
         check_output_folder(Path(out_dir), "out_dir")
     model, report, source = _load_model(model_or_path, trusted)
