@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib.util
 import json
 import os
 import statistics
@@ -87,6 +88,8 @@ EXPORT_TASKS = (
 )
 QUANTS = (None, "dynamic", "float16", "int8")
 TARGETS = {"keras": 1.2, "torch": 1.2}
+#: The zoo's own program is also run under these Keras backends (when installed).
+OTHER_BACKENDS = ("jax", "torch")
 
 
 # --------------------------------------------------------------------------- throughput
@@ -143,6 +146,11 @@ def programs(models: tuple[str, ...]) -> list[Program]:
         ]  # fmt: skip
         if torch_available():
             out.append(Program("torch", "torch_tutorial", core))
+    for backend in OTHER_BACKENDS:  # the same zoo program, with KERAS_BACKEND set
+        trains = tuple(m for m in models if backend in zoo.get_entry(m).training_backends)
+        if trains and importlib.util.find_spec(backend) is not None:
+            out.append(Program(f"zoo on {backend}", "zoo_default", trains,
+                               env={"KERAS_BACKEND": backend}))  # fmt: skip
     return out
 
 
@@ -165,6 +173,11 @@ def throughput(models: tuple[str, ...], runs: int, scale: float, log) -> dict[st
             if base in row:
                 row[f"zoo / {base}"] = row["zoo"]["median"] / row[base]["median"]
                 row[f"zoo / {base} (CPU s)"] = row["zoo"]["cpu_median"] / row[base]["cpu_median"]
+        for backend in OTHER_BACKENDS:
+            if f"zoo on {backend}" in row:
+                row[f"{backend} / tensorflow"] = (
+                    row[f"zoo on {backend}"]["median"] / row["zoo"]["median"]
+                )
         row["flops"] = forward_flops(model)
         rows.append(row)
     return {"runs": runs, "programs": [p.label for p in progs], "rows": rows,
@@ -457,6 +470,8 @@ def render(results: dict[str, Any]) -> str:
             "(its compile defaults: 32 steps per execution) fed by `zoo.data.pipeline`, with "
             "the zoo's runtime settings (oneDNN on). *keras + oneDNN* and *zoo, NumPy fit* "
             "split the gain into its parts. *torch*: the tutorial's PyTorch loop, CPU torch. "
+            "*zoo on jax*, *zoo on torch*: the zoo's program with `KERAS_BACKEND` set (the "
+            "entries that train there; one step per call on torch). "
             "The last two columns divide samples per CPU second of each process instead: "
             "this host's share of the CPU varies from minute to minute (the same epoch takes "
             "1x or 1.5x as long), which the wall-clock spread shows and CPU time does not.",
@@ -723,7 +738,10 @@ def headline(results: dict[str, Any]) -> str:
         if t.get("peak") and row.get("flops"):
             share = fraction_of_peak(row["flops"], row["zoo"]["median"], t["peak"]["gflops"])
             parts.append(f"{share:.0%} of the CPU's fp32 peak")
-        out.append(f"- `{row['model']}` trains at " + ", ".join(parts) + ".")
+        on = [f"{row[f'{b} / tensorflow']:.2f}x on {b}" for b in OTHER_BACKENDS
+              if f"{b} / tensorflow" in row]  # fmt: skip
+        tail = f" (against TensorFlow: {', '.join(on)})" if on else ""
+        out.append(f"- `{row['model']}` trains at " + ", ".join(parts) + tail + ".")
     for row in results.get("export", []):
         fm = {f["format"]: f for f in row["formats"]}
         call, int8, f32 = fm["Keras direct call"], fm["TFLite int8"], fm["TFLite float32"]

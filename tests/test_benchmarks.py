@@ -130,6 +130,21 @@ def test_report_gives_each_row_its_fraction_of_peak():
     assert _cells(text, "cifar10_cnn")[2] == "7.5% ❌ (goal 50%)"
 
 
+def test_report_shows_the_zoo_on_the_other_backends_against_tensorflow(monkeypatch):
+    results = _results(2500.0)
+    row = results["throughput"]["rows"][0]
+    row["zoo on jax"] = {"median": 5000.0, "runs": [5000.0], "cpu_median": 900.0}
+    row["jax / tensorflow"] = 2.0
+    results["throughput"]["programs"].append("zoo on jax")
+    assert "5,000 (one run)" in _cells(run.render(results), "mnist_mlp")
+    assert "(against TensorFlow: 2.00x on jax)" in run.headline(results)
+    monkeypatch.setattr(run, "torch_available", lambda: False)
+    labels = {p.label: p for p in run.programs(("mnist_mlp", "gan"))}
+    assert labels["zoo on jax"].models == ("mnist_mlp",)  # the GAN does not train on JAX
+    assert labels["zoo on jax"].env == {"KERAS_BACKEND": "jax"}
+    assert labels["zoo on torch"].models == ("mnist_mlp", "gan")
+
+
 def test_readme_block_is_replaced_and_only_it(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text("a\n<!-- benchmarks:start -->\nold\n<!-- benchmarks:end -->\nb\n")
