@@ -109,6 +109,11 @@ def versions() -> dict[str, str]:
     return out
 
 
+#: The CPU flags that decide which kernels run fast (recorded with every result).
+VECTOR_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16",
+                "amx_int8")  # fmt: skip
+
+
 def machine() -> dict[str, str]:
     """CPU, cores, memory and Python: what a reader needs to compare numbers."""
     cpu = platform.processor() or platform.machine()
@@ -125,8 +130,12 @@ def machine() -> dict[str, str]:
         mem = f"{kb / 2**20:.0f} GiB"
     except (OSError, ValueError, IndexError):
         pass
+    info = _cpuinfo()
+    flags = set(info.get("flags", "").split())
     return {
         "cpu": cpu,
+        "cpu_family": info.get("cpu family", ""),
+        "cpu_flags": " ".join(f for f in VECTOR_FLAGS if f in flags),
         "cores": str(os.cpu_count()),
         "memory": mem,
         "python": platform.python_version(),

@@ -446,8 +446,9 @@ def render(results: dict[str, Any]) -> str:
     lines = [
         "# Benchmarks",
         "",
-        f"Written by `python -m benchmarks` on {results['date']}. Machine: {m['cpu']}, "
-        f"{m['cores']} cores, {m['memory']}; Python {m['python']}; "
+        f"Written by `python -m benchmarks` on {results['date']}. Machine: {m['cpu']}"
+        + (f" (family {m['cpu_family']}; {m['cpu_flags']})" if m.get("cpu_flags") else "")
+        + f", {m['cores']} cores, {m['memory']}; Python {m['python']}; "
         + ", ".join(f"{k} {val}" for k, val in v.items())
         + ".",
         "",
