@@ -48,7 +48,63 @@ def cifar10_cnn() -> nn.Module:
     return nn.Sequential(*layers)
 
 
-NETWORKS = {"mnist_mlp": mnist_mlp, "cifar10_cnn": cifar10_cnn}
+class LSTMText(nn.Module):
+    """``lstm_text``: Embedding 20,000 x 128, LSTM 128 (sequences), Dropout, LSTM 64 (last
+    state), Dropout, Dense 64 ReLU, Dense 2. Like most PyTorch tutorials it runs the LSTMs
+    over the padded length; Keras' masked LSTM does the same work, carrying its state over
+    the padding."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(20_000, 128, padding_idx=0)
+        self.lstm1 = nn.LSTM(128, 128, batch_first=True)
+        self.lstm2 = nn.LSTM(128, 64, batch_first=True)
+        self.dropout = nn.Dropout(0.2)
+        self.head = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 2))
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        x, _ = self.lstm1(self.embedding(ids))
+        _, (h, _) = self.lstm2(self.dropout(x))
+        return self.head(self.dropout(h[-1]))
+
+
+class TransformerText(nn.Module):
+    """``transformer_text``: token and learned position embeddings (32 wide), one post-norm
+    block as the Keras tutorial writes it (2 heads of 32 each, so attention projects to
+    64 and back; feed-forward 32; dropout 0.1), average pooling, Dense 20 ReLU, Dense 2.
+    ``nn.TransformerEncoderLayer`` would split 32 into 2 heads of 16: a smaller network."""
+
+    def __init__(self, length: int = 200, width: int = 32, heads: int = 2) -> None:
+        super().__init__()
+        self.heads, self.head_size = heads, width
+        self.tokens = nn.Embedding(20_000, width)
+        self.positions = nn.Embedding(length, width)
+        self.qkv = nn.Linear(width, 3 * heads * width)
+        self.out = nn.Linear(heads * width, width)
+        self.norm1, self.norm2 = nn.LayerNorm(width, eps=1e-6), nn.LayerNorm(width, eps=1e-6)
+        self.ff = nn.Sequential(
+            nn.Linear(width, 32), nn.ReLU(), nn.Dropout(0.1), nn.Linear(32, width)
+        )
+        self.dropout = nn.Dropout(0.1)
+        self.head = nn.Sequential(
+            nn.Linear(width, 20), nn.ReLU(), nn.Dropout(0.1), nn.Linear(20, 2)
+        )
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        n, length = ids.shape
+        x = self.tokens(ids) + self.positions(torch.arange(length))
+        q, k, v = self.qkv(x).view(n, length, 3, self.heads, self.head_size).permute(2, 0, 3, 1, 4)
+        attn = nn.functional.scaled_dot_product_attention(
+            q, k, v, dropout_p=0.1 if self.training else 0.0
+        )
+        attn = self.out(attn.transpose(1, 2).reshape(n, length, -1))
+        x = self.norm1(x + self.dropout(attn))
+        x = self.norm2(x + self.ff(x))
+        return self.head(self.dropout(x.mean(dim=1)))
+
+
+NETWORKS = {"mnist_mlp": mnist_mlp, "cifar10_cnn": cifar10_cnn, "lstm_text": LSTMText,
+            "transformer_text": TransformerText}  # fmt: skip
 
 
 def main() -> None:
@@ -58,6 +114,8 @@ def main() -> None:
         x, y, spec = arrays(args.data, name)
         if x.ndim == 4:
             x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))  # NHWC -> NCHW
+        if x.dtype.kind in "iu":
+            x = x.astype("int64")  # token ids: nn.Embedding takes int64
         labels = torch.from_numpy(y.astype("int64"))
         data = torch.utils.data.TensorDataset(torch.from_numpy(x), labels)
         loader = torch.utils.data.DataLoader(data, batch_size=spec["batch_size"], shuffle=True)
