@@ -164,3 +164,21 @@ def test_a_model_trained_on_jax_exports_under_tensorflow_with_parity(tmp_path):
     key = next(iter(served.structured_input_signature[1]))
     got = next(iter(served(**{key: tf.constant(io["x"])}).values())).numpy()
     np.testing.assert_allclose(got, io["y"], atol=1e-5)  # what JAX computed
+
+
+def test_the_own_step_models_fit_a_labelled_dataset_on_torch(tmp_path):
+    """tf.data batches arrive as lists on torch (tuples on TensorFlow): the GANs and the
+    diffusion model take either, and ignore the labels."""
+    out = run_under("torch", """
+        import numpy as np, tensorflow as tf
+        import zoo
+
+        x = np.random.default_rng(0).random((16, 8, 8, 1), dtype="float32")
+        data = tf.data.Dataset.from_tensor_slices((x, np.zeros(16, "int64"))).batch(8)
+        for name, keywords in [("gan", {"image_shape": (8, 8, 1), "noise_dim": 8}),
+                               ("diffusion", {"image_shape": (8, 8, 1), "widths": (8, 16),
+                                              "timesteps": 50})]:
+            history = zoo.build(name, **keywords).fit(data, epochs=1, verbose=0).history
+            print(name, sorted(history))
+    """, tmp_path)  # fmt: skip
+    assert "gan ['d_loss', 'g_loss']" in out and "diffusion ['loss']" in out

@@ -43,6 +43,12 @@ def _own_train_step_backend(model: keras.Model) -> str:
     return backend
 
 
+def _images(data: Any) -> Any:
+    """The images of a training batch: ``x`` of ``(x, y)`` (a tuple on TensorFlow, a list on
+    torch) or the batch itself; the labels are ignored."""
+    return keras.utils.unpack_x_y_sample_weight(data)[0]
+
+
 def gradient_step(loss_fn, variables: list, optimizer: Any):
     """``loss_fn()``, and one ``optimizer`` step on ``variables`` down its gradient:
     ``tf.GradientTape`` on TensorFlow, autograd (``loss.backward()``) on torch."""
@@ -480,7 +486,7 @@ class GAN(keras.Model):
     def train_step(self, *args):
         _own_train_step_backend(self)
         data = args[-1]  # the JAX trainer would pass (state, data)
-        real = ops.cast(data[0] if isinstance(data, tuple) else data, "float32") * 2.0 - 1.0
+        real = ops.cast(_images(data), "float32") * 2.0 - 1.0
         n = ops.shape(real)[0]  # [0, 1] -> the generator's tanh range, above
         z = train_noise((n, self.noise_dim), real)
         d_loss = gradient_step(lambda: self._d_loss(real, z, training=True),
@@ -495,7 +501,7 @@ class GAN(keras.Model):
     def test_step(self, *args):
         _own_train_step_backend(self)
         data = args[-1]
-        real = ops.cast(data[0] if isinstance(data, tuple) else data, "float32") * 2.0 - 1.0
+        real = ops.cast(_images(data), "float32") * 2.0 - 1.0
         z = train_noise((ops.shape(real)[0], self.noise_dim), real)
         self.d_loss_tracker.update_state(self._d_loss(real, z, training=False, smooth=1.0))
         self.g_loss_tracker.update_state(self._g_loss(z, training=False))
@@ -660,7 +666,7 @@ class Diffusion(keras.Model):
     def train_step(self, *args):
         backend = _own_train_step_backend(self)
         data = args[-1]
-        images = data[0] if isinstance(data, tuple) else data
+        images = _images(data)
         x_t, t, eps = self._noised(images)
         loss = gradient_step(
             lambda: ops.mean(ops.square(eps - self.network([x_t, t], training=True))),
@@ -699,7 +705,7 @@ class Diffusion(keras.Model):
     def test_step(self, *args):
         _own_train_step_backend(self)
         data = args[-1]
-        images = data[0] if isinstance(data, tuple) else data
+        images = _images(data)
         x_t, t, eps = self._noised(images)
         loss = ops.mean(ops.square(eps - self.ema_network([x_t, t], training=False)))
         self.loss_tracker.update_state(loss)
