@@ -659,6 +659,10 @@ def render_peak(t: dict[str, Any]) -> list[str]:
         f"Peak: {peak['rule']} (`benchmarks.harness.fp32_peak` explains each factor).",
         "",
         markdown_table(["model", "forward MFLOP/sample", *programs], rows),
+        "",
+        "Transfer entries train their head over a frozen backbone, so 3x the forward FLOPs "
+        "overstates their work and their share reads high (above 100% here). The clock is "
+        "the kernel's `cpu MHz`; a host that runs faster than it reads high too.",
     ]
 
 
