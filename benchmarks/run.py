@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib.util
 import json
 import os
 import statistics
@@ -48,6 +47,7 @@ from benchmarks.harness import (
     torch_available,
     versions,
 )
+from zoo.backends import installed as installed_backends
 
 #: Networks compared with hand-written Keras and PyTorch code.
 CORE = ("mnist_mlp", "cifar10_cnn")
@@ -152,7 +152,7 @@ def programs(models: tuple[str, ...]) -> list[Program]:
         out.append(Program("torch", "torch_tutorial", baselines))
     for backend in OTHER_BACKENDS:  # the same zoo program, with KERAS_BACKEND set
         trains = tuple(m for m in models if backend in zoo.get_entry(m).training_backends)
-        if trains and importlib.util.find_spec(backend) is not None:
+        if trains and backend in installed_backends():
             out.append(Program(f"zoo on {backend}", "zoo_default", trains,
                                env={"KERAS_BACKEND": backend}))  # fmt: skip
     return out

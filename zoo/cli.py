@@ -736,13 +736,11 @@ def _run_on_backend(backend: str, argv: list[str]) -> None:
     """Keras picks its backend once, when it is imported, and this process has imported it:
     for another backend the same command replaces this process, with ``KERAS_BACKEND`` set.
     Returns (doing nothing) when the process already runs ``backend``."""
-    import importlib.util
+    from zoo import backends
 
-    import keras
-
-    if keras.backend.backend() == backend:
+    if backends.active() == backend:
         return
-    if importlib.util.find_spec(backend) is None:
+    if backend not in backends.installed():
         from zoo.errors import InvalidArgumentError
 
         raise InvalidArgumentError(
