@@ -62,17 +62,19 @@ def gradcam(model: Any, images: np.ndarray, layer: str | None = None) -> np.ndar
     return _unit_peak(tf.image.resize(cam, x.shape[1:3])[..., 0].numpy())
 
 
-def guided_gradcam(model: Any, images: np.ndarray, layer: str | None = None) -> np.ndarray | None:
+def guided_gradcam(model: Any, images: np.ndarray, layer: str | None = None,
+                   cam: np.ndarray | None = None) -> np.ndarray | None:  # fmt: skip
     """Guided Grad-CAM, the paper's high-resolution map: Grad-CAM times guided
     backpropagation (the pixels whose increase raises the predicted class's score, with
     every ReLU passing back only positive gradients where it fired). Grad-CAM says which
     region decided; this says which pixels in it. In [0, 1]; None where Grad-CAM is None.
 
     ReLUs inside a nested backbone are run as one layer, so their gradients stay plain.
+    ``cam``: these images' ``gradcam`` when the caller has it already.
     """
     import tensorflow as tf
 
-    cam = gradcam(model, images, layer)
+    cam = gradcam(model, images, layer) if cam is None else cam
     if cam is None:
         return None
     x = tf.convert_to_tensor(np.asarray(images, "float32"))
@@ -249,7 +251,7 @@ def write_interpretation(model: Any, test: Any, names: list[str], out: Path, tit
         if heat is not None:
             predicted = np.asarray(model.predict(x[:8], verbose=0)).argmax(-1)
             labels = [f"predicted {names[int(k)]}" for k in predicted]
-            guided = guided_gradcam(model, x[:8])
+            guided = guided_gradcam(model, x[:8], cam=heat)
             files["gradcam"] = out / "gradcam.png"
             write_atomic(files["gradcam"],
                          lambda p: plot_gradcam(x[:8], heat, labels, p, title, guided))  # fmt: skip
@@ -425,7 +427,7 @@ def _explain_image(model, report, input_file, names, out, title) -> dict[str, An
     result: dict[str, Any] = {"top": _top(probs, names), "files": {}}
     image = x.reshape(target.height, target.width, target.channels)
     heat = gradcam(model, image[None]) if not target.flatten else None
-    guided = guided_gradcam(model, image[None]) if heat is not None else None
+    guided = guided_gradcam(model, image[None], cam=heat) if heat is not None else None
     views = first_layer_views(model, image) if not target.flatten else None
     file = out / "explain.png"
     label = f"predicted {result['top'][0][0]} (p={result['top'][0][1]:.2f})"
