@@ -429,7 +429,8 @@ def _report(run: Run, history: dict, metrics: dict, evaluation: dict) -> dict[st
         "dataset": run.raw.info.to_dict(),
         "recipe": dataclasses.asdict(recipe),
         "epochs_planned": epochs,
-        "epochs_run": len(history.get("loss", [])),
+        # GANs log d_loss and g_loss, not loss: count the longest series
+        "epochs_run": max((len(v) for v in history.values()), default=0),
         "phases": run.phases,
         "batch_size": recipe.batch_size,
         "seed": run.seed,
