@@ -137,6 +137,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     r = card["recipe"]
     print(f"  recipe: dataset={r['dataset']} epochs={r['epochs']} batch_size={r['batch_size']}")
     print(f"  size: {_size_text(card)}")
+    for line in _results_lines(card["results"]):
+        print(f"  {line}")
     print(f"  exports: {', '.join(card['exports']) or 'none'}")
     if card.get("quantizations"):
         print(f"  TFLite quantizations: {', '.join(card['quantizations'])}")
@@ -145,6 +147,28 @@ def cmd_info(args: argparse.Namespace) -> int:
         for k, v in card["search_space"].items():
             print(f"    {k}: {v}")
     return 0
+
+
+def _results_lines(results: dict[str, Any]) -> list[str]:
+    """The card's measured row (python -m benchmarks results) and the published figure."""
+    row, figure = results["measured"], results["published"]
+    if row is None:
+        lines = ["measured: no row in the results table yet (python -m benchmarks results)"]
+    elif row["status"] == "measured":
+        kind = "" if row["data"] == "real" else f", {row['data']} data"
+        target = f"; recipe target {row['target']:.4g}" if row.get("target") is not None else ""
+        lines = [
+            f"measured: {row['metric']} {row['value']:.4g} ± {row['std']:.2g} "
+            f"({row['seeds']} seeds, {row['dataset']}{kind}, {row['date']}){target}"
+        ]
+    else:
+        lines = [f"measured: not run ({row['reason']}; {row['date']})"]
+    if figure:
+        lines.append(
+            f"published: {figure['metric']} {figure['value']:.4g} on {figure['dataset']} "
+            f"({figure['source']}; {figure['note']})"
+        )
+    return lines
 
 
 def _size_text(card: dict[str, Any]) -> str:

@@ -142,7 +142,18 @@ class Entry:
                 "epochs": self.epochs,
                 "batch_size": self.batch_size,
             },
+            "results": self.results(),
             **{k: jsonable(v) for k, v in self.extra_card.items()},
+        }
+
+    def results(self) -> dict[str, Any]:
+        """The results table's row for this entry and any published figure beside it."""
+        from zoo.results import measured, published
+
+        figure = published(self.name)
+        return {
+            "measured": measured(self.name),
+            "published": figure.as_dict() if figure else None,
         }
 
 

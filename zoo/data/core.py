@@ -75,18 +75,23 @@ class DatasetEntry:
     loader: Callable[..., RawSplits]
     summary: str
     offline: bool  # True when it needs no download at all
+    generated: bool = False  # made by code, not measured: results on it say so
 
 
 _DATASETS: dict[str, DatasetEntry] = {}
 
 
 def register_dataset(
-    name: str, *, summary: str, offline: bool
+    name: str, *, summary: str, offline: bool, generated: bool = False
 ) -> Callable[[Callable[..., RawSplits]], Callable[..., RawSplits]]:
-    """Decorator registering ``loader(seed=...) -> RawSplits`` under ``name``."""
+    """Decorator registering ``loader(seed=...) -> RawSplits`` under ``name``.
+
+    ``generated``: the data is made by code (synthetic), so a result on it is not
+    a result on real data; the results table marks it.
+    """
 
     def deco(loader: Callable[..., RawSplits]) -> Callable[..., RawSplits]:
-        _DATASETS[name] = DatasetEntry(name, loader, summary, offline)
+        _DATASETS[name] = DatasetEntry(name, loader, summary, offline, generated)
         return loader
 
     return deco
@@ -99,6 +104,15 @@ def list_datasets() -> dict[str, str]:
         n: e.summary + ("" if e.offline else " (needs a download or a local copy)")
         for n, e in sorted(_DATASETS.items())
     }
+
+
+def dataset_kind(name: str) -> str:
+    """``real``, ``generated`` or ``download`` (real, but needs a download or a local copy)."""
+    _ensure_loaded()
+    if name not in _DATASETS:
+        raise UnknownDatasetError(f"No dataset named {name!r}; see zoo.data.list_datasets().")
+    entry = _DATASETS[name]
+    return "generated" if entry.generated else "real" if entry.offline else "download"
 
 
 def _ensure_loaded() -> None:

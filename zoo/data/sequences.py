@@ -36,6 +36,7 @@ def synthetic_reviews_arrays(n: int = 2000, seed: int = 1234) -> tuple[np.ndarra
     "synthetic_reviews",
     summary="2,000 synthetic reviews (binary): the label is which sentiment words occur.",
     offline=True,
+    generated=True,
 )
 def synthetic_reviews(*, seed: int = 0) -> RawSplits:
     x, y = synthetic_reviews_arrays()
@@ -77,6 +78,7 @@ def waveforms_arrays(n: int = 1500, length: int = 64, seed: int = 1234):
     "waveforms",
     summary="1,500 synthetic noisy waves (64 steps): sine, square or sawtooth.",
     offline=True,
+    generated=True,
 )
 def waveforms(*, seed: int = 0) -> RawSplits:
     x, y = waveforms_arrays()
@@ -259,6 +261,7 @@ def date_pair_texts(n: int, seed: int = 0) -> tuple[list[str], list[str], list[s
     summary="Generated: dates written for people (12 formats, 1950-2049) and their ISO form, "
     "for sequence-to-sequence models; test dates never appear in training.",
     offline=True,
+    generated=True,
 )
 def date_pairs(
     *, seed: int = 0, size: int = 30_000, source_length: int = 32, target_length: int = 11
