@@ -134,7 +134,9 @@ def test_tensorflow_only_features_say_so(backend, tmp_path):
     assert check.startswith("The gradient check (zoo check) needs the TensorFlow backend")
 
 
-def test_a_model_trained_on_jax_exports_under_tensorflow_with_parity(tmp_path):
+def test_a_model_trained_on_jax_exports_from_jax_and_from_tensorflow(tmp_path):
+    """model.export straight from JAX (SavedModel and TFLite, with parity), and the .keras
+    file it saved exports under TensorFlow: both serve what JAX computed."""
     import zoo
 
     out = run_under("jax", """
@@ -147,23 +149,70 @@ def test_a_model_trained_on_jax_exports_under_tensorflow_with_parity(tmp_path):
         model.fit(x, np.arange(64) % 10, epochs=2, verbose=0)
         model.save("mlp.keras")
         np.savez("io.npz", x=x, y=keras.ops.convert_to_numpy(model(x, training=False)))
+        report = zoo.export(model, "direct", name="mnist_mlp")
+        print(sorted(report.manifest["artifacts"]))
         try:
-            zoo.export(model, "direct")
+            zoo.export(model, "refused", formats=["onnx"])
         except zoo.ZooError as exc:
             print(exc)
     """, tmp_path)  # fmt: skip
-    assert "zoo export (SavedModel, TFLite and ONNX" in out and "needs the TensorFlow" in out
-    assert not (tmp_path / "direct").exists()
+    assert "['saved_model', 'tflite']" in out
+    assert "On the jax backend zoo export writes saved_model, tflite, not onnx" in out
+    assert "KERAS_BACKEND=tensorflow or torch" in out and not (tmp_path / "refused").exists()
+    io = np.load(tmp_path / "io.npz")
+    direct = tmp_path / "direct"
+    np.testing.assert_allclose(_served(direct / "1", io["x"]), io["y"], atol=1e-5)
+    np.testing.assert_allclose(_tflite(direct / "mnist_mlp.tflite", io["x"][:4]), io["y"][:4],
+                               atol=1e-5)  # fmt: skip
     report = zoo.export(tmp_path / "mlp.keras", tmp_path / "exported",
                         formats=("saved_model", "tflite"), name="mnist_mlp")  # fmt: skip
     assert all(a["parity"]["max_abs_diff"] <= 1e-5 for a in report.manifest["artifacts"].values())
-    import tensorflow as tf
+    np.testing.assert_allclose(_served(report.files["saved_model"], io["x"]), io["y"], atol=1e-5)
+
+
+def test_a_model_trained_on_torch_exports_to_onnx_from_torch(tmp_path):
+    out = run_under("torch", """
+        import numpy as np, keras
+        import zoo
+
+        keras.utils.set_random_seed(0)
+        model = zoo.build("mnist_cnn")
+        x = np.random.default_rng(0).random((32, 28, 28, 1), dtype="float32")
+        model.fit(x, np.arange(32) % 10, epochs=1, verbose=0)
+        np.savez("io.npz", x=x, y=keras.ops.convert_to_numpy(model(x, training=False)))
+        report = zoo.export(model, "direct", name="mnist_cnn")
+        print(sorted(report.manifest["artifacts"]))
+        try:
+            zoo.export(model, "refused", formats=["saved_model"])
+        except zoo.ZooError as exc:
+            print(exc)
+    """, tmp_path)  # fmt: skip
+    assert "['onnx']" in out and "KERAS_BACKEND=jax or tensorflow" in out
+    import onnxruntime as ort
 
     io = np.load(tmp_path / "io.npz")
-    served = tf.saved_model.load(str(report.files["saved_model"])).signatures["serving_default"]
+    session = ort.InferenceSession(str(tmp_path / "direct" / "mnist_cnn.onnx"))
+    got = session.run(None, {session.get_inputs()[0].name: io["x"]})[0]
+    np.testing.assert_allclose(got, io["y"], atol=1e-5)
+
+
+def _served(saved_model: Path, x: np.ndarray) -> np.ndarray:
+    """What TensorFlow's SavedModel loader serves for ``x`` (one input, one output)."""
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(saved_model))
+    served = loaded.signatures["serving_default"]
     key = next(iter(served.structured_input_signature[1]))
-    got = next(iter(served(**{key: tf.constant(io["x"])}).values())).numpy()
-    np.testing.assert_allclose(got, io["y"], atol=1e-5)  # what JAX computed
+    return next(iter(served(**{key: tf.constant(x)}).values())).numpy()
+
+
+def _tflite(path: Path, x: np.ndarray) -> np.ndarray:
+    """The TFLite interpreter's outputs for ``x``, one sample per call (batch 1 files too)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    runner = Interpreter(model_path=str(path)).get_signature_runner()
+    key = next(iter(runner.get_input_details()))
+    return np.concatenate([next(iter(runner(**{key: row[None]}).values())) for row in x])
 
 
 def test_the_own_step_models_fit_a_labelled_dataset_on_torch(tmp_path):

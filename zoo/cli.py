@@ -369,7 +369,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     report = zoo.export(
         source,
         args.out,
-        formats=args.formats.split(","),
+        formats=args.formats.split(",") if args.formats else None,
         quantize=quantize,
         dataset=args.dataset,
         int8_io=args.int8_io,
@@ -678,8 +678,8 @@ def _add_export(sub: Any) -> None:
     s.add_argument("--out", help="output folder (default: saved_models/NAME)")
     s.add_argument(
         "--formats",
-        default="saved_model,tflite,onnx",
-        help="comma-separated: saved_model, tflite, onnx",
+        help="comma-separated: saved_model, tflite, onnx (default: what the backend writes: "
+        "all three on tensorflow, saved_model,tflite on jax, onnx on torch)",
     )
     s.add_argument(
         "--quantize",

@@ -385,7 +385,7 @@ def export(
     model_or_path: Any,
     out_dir: str | os.PathLike | None = None,
     *,
-    formats: Sequence[str] = FORMATS,
+    formats: Sequence[str] | None = None,
     quantize: str | Sequence[str | None] | None = None,
     representative_data: Any = None,
     validation_data: Any = None,
@@ -400,6 +400,9 @@ def export(
 ) -> ExportReport:
     """Export a Keras model (or a ``.keras`` file) and check every artifact against Keras.
 
+    ``formats``: default, all that the active backend writes (``BACKEND_FORMATS``:
+    every format on TensorFlow, SavedModel and TFLite on JAX, ONNX on torch).
+
     ``quantize`` picks the TFLite variants: ``None`` (float32), ``"dynamic"``,
     ``"float16"``, ``"int8"`` or a list of them. Full int8 calibrates on
     ``representative_data`` (arrays or a ``tf.data`` set); when none is given
@@ -410,17 +413,10 @@ def export(
     used instead of any dataset, and ``export.json`` records which data each check used.
     ``trusted`` loads a ``.keras`` file's Lambda layers (code: only for files you trust).
     """
-    from zoo.backends import require_tensorflow
-
-    require_tensorflow(
-        "zoo export (SavedModel, TFLite and ONNX are made with TensorFlow's converters)",
-        "A .keras file saved under any backend exports there: model.save('model.keras'), "
-        "then KERAS_BACKEND=tensorflow zoo export model.keras.",
-    )
+    formats, variants = _check_formats(formats, quantize)
     if out_dir is not None:
         check_output_folder(Path(out_dir), "out_dir")
     model, report, source = _load_model(model_or_path, trusted)
-    formats, variants = _check_formats(formats, quantize)
     name = name or report.get("model") or model.name
     entry = _entry_or_none(name)
     if tolerance is None:
@@ -451,15 +447,53 @@ def export(
     return _staged_export(out, name, produce)
 
 
-def _check_formats(formats: Sequence[str], quantize: Any) -> tuple[list[str], list]:
-    formats = list(dict.fromkeys(formats))
+#: What ``model.export`` writes from each backend: JAX converts through jax2tf (a
+#: SavedModel, and TFLite from it), torch through ``torch.onnx``. ONNX from JAX would need
+#: jax2onnx, and a SavedModel from torch is experimental in Keras: both are refused.
+BACKEND_FORMATS = {
+    "tensorflow": FORMATS,
+    "jax": ("saved_model", "tflite"),
+    "torch": ("onnx",),
+}
+
+
+def _check_formats(formats: Sequence[str] | None, quantize: Any) -> tuple[list[str], list]:
+    """The formats to write (``None``: all the active backend writes) and TFLite variants."""
+    from zoo.backends import active
+
+    backend = active()
+    formats = list(dict.fromkeys(BACKEND_FORMATS[backend] if formats is None else formats))
     unknown = set(formats) - set(FORMATS)
     if unknown or not formats:
         raise InvalidArgumentError(
             f"Unknown export format(s) {sorted(unknown)}; choose from {list(FORMATS)}."
         )
+    _check_backend_writes(backend, formats)
     variants = _normalize_quantize(quantize, formats)
     return formats, variants if "tflite" in formats else []
+
+
+def _check_backend_writes(backend: str, formats: Sequence[str]) -> None:
+    writes = BACKEND_FORMATS[backend]
+    refused = [f for f in formats if f not in writes]
+    if not refused:
+        return
+    elsewhere = sorted({b for f in refused for b, can in BACKEND_FORMATS.items() if f in can})
+    raise InvalidArgumentError(
+        f"On the {backend} backend zoo export writes {', '.join(writes)}, not "
+        f"{', '.join(refused)}. Ask for --formats {','.join(writes)}, or save the model "
+        f"(model.save('model.keras'): it loads under every backend) and export it with "
+        f"KERAS_BACKEND={' or '.join(elsewhere)}."
+    )
+
+
+def _export_options() -> dict[str, Any]:
+    """``model.export`` keywords for the active backend: on JAX the served function is
+    static (inference updates no state), else jax2tf keeps the dropout seeds' uint32
+    state updates, which the TFLite converter refuses."""
+    from zoo.backends import active
+
+    return {"is_static": True} if active() == "jax" else {}
 
 
 def _staged_export(out: Path, name: str, produce) -> ExportReport:
@@ -568,7 +602,7 @@ def _produce(model, name, staging, formats, variants, rep, int8_io, xs, ys, refe
     figures: dict[str, dict] = {}
     if "saved_model" in formats:
         path = staging / "saved_model"
-        model.export(str(path), format="tf_saved_model", verbose=False)
+        model.export(str(path), format="tf_saved_model", verbose=False, **_export_options())
         artifacts["saved_model"] = path
         figures["saved_model"] = parity(reference, _run(_run_saved_model, path, model, xs), ys)
     if variants:
@@ -583,6 +617,8 @@ def _produce(model, name, staging, formats, variants, rep, int8_io, xs, ys, refe
         try:
             with warnings.catch_warnings():  # tf2onnx probes the removed np.object
                 warnings.simplefilter("ignore", FutureWarning)
+                # torch's tracer notes each shape it fixes; the parity check below decides
+                warnings.filterwarnings("ignore", message="Converting a tensor to a Python")
                 model.export(str(path), format="onnx", verbose=False)
         except Exception as exc:
             raise ExportError(f"ONNX conversion failed: {type(exc).__name__}: {exc}") from exc
@@ -610,7 +646,8 @@ def _tflite_artifacts(model, name, staging, variants, rep, int8_io, artifacts, s
             signature = [
                 keras.InputSpec(shape=(1, *t.shape[1:]), dtype=str(t.dtype)) for t in model.inputs
             ]
-        model.export(str(src), format="tf_saved_model", verbose=False, input_signature=signature)
+        model.export(str(src), format="tf_saved_model", verbose=False,
+                     input_signature=signature, **_export_options())  # fmt: skip
     jobs = []
     rep_file = None
     if rep is not None:
