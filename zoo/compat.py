@@ -135,3 +135,20 @@ def replaced_get_file(replacement: Any):
     real = file_utils.get_file
     with mock.patch.object(file_utils, "get_file", replacement):
         yield real
+
+
+# --------------------------------------------------------------------------- steps per call
+# keras 3.15: a .keras file keeps its compile keywords, steps_per_execution included, and
+# Keras' torch trainer refuses more than one step per call at the first fit ("must be 1
+# with the PyTorch backend"), so a model saved under TensorFlow or JAX (32 by the zoo's
+# default) loads on torch but cannot train. ``tests/test_backends.py`` checks that Keras
+# still refuses it and that the zoo's loaders train.
+
+
+def steps_this_backend_runs(model: Any) -> Any:
+    """A loaded model set to one step per call on torch, the most Keras runs there."""
+    import keras
+
+    if keras.backend.backend() == "torch" and getattr(model, "steps_per_execution", 1) > 1:
+        model.steps_per_execution = 1
+    return model

@@ -9,6 +9,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from zoo.compat import steps_this_backend_runs
 from zoo.errors import DataFormatError, InvalidArgumentError
 
 
@@ -85,7 +86,8 @@ def load_keras_file(path: Path, *, trusted: bool = False) -> Any:
     try:
         with warnings.catch_warnings():  # a model saved before its first fit step
             warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
-            return keras.saving.load_model(path, safe_mode=not trusted)
+            model = keras.saving.load_model(path, safe_mode=not trusted)
+        return steps_this_backend_runs(model)
     except ValueError as exc:
         if "safe_mode" in str(exc) or "Lambda" in str(exc):
             raise InvalidArgumentError(

@@ -72,9 +72,6 @@ class Entry:
     test_overrides: Mapping[str, Any] = field(default_factory=dict)
     compile_defaults: Mapping[str, Any] = field(default_factory=dict)
     extra_card: Mapping[str, Any] = field(default_factory=dict)
-    # the backends whose trainer runs its training step (every backend builds, predicts,
-    # saves and loads every entry)
-    training_backends: tuple[str, ...] = BACKENDS
 
     @property
     def parameters(self) -> dict[str, inspect.Parameter]:
@@ -136,7 +133,6 @@ class Entry:
             "exports": list(self.exports),
             "quantizations": list(self.quantizations) if "tflite" in self.exports else [],
             "export_tolerance": self.export_tolerance,
-            "training_backends": list(self.training_backends),
             "recipe": {
                 "dataset": self.dataset,
                 "epochs": self.epochs,
@@ -187,7 +183,6 @@ def register(
     search_space: Mapping[str, Any] | None = None,
     test_overrides: Mapping[str, Any] | None = None,
     compile_defaults: Mapping[str, Any] | None = None,
-    training_backends: Iterable[str] = BACKENDS,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator registering a keyword-only builder under ``name``."""
 
@@ -211,7 +206,6 @@ def register(
             search_space=search_space,
             test_overrides=test_overrides,
             compile_defaults=compile_defaults,
-            training_backends=training_backends,
         )
         return builder
 
@@ -253,16 +247,10 @@ def register_builder(name: str, builder: Callable[..., Any], **facts: Any) -> En
         raise InvalidArgumentError(
             f"Unknown quantization(s) {sorted(set(quants) - set(QUANTIZATIONS))} for {name!r}."
         )
-    backends = tuple(facts.pop("training_backends", BACKENDS))
-    if not backends or set(backends) - set(BACKENDS):
-        raise InvalidArgumentError(
-            f"training_backends of {name!r} must be some of {list(BACKENDS)}, got {backends!r}."
-        )
     entry = Entry(
         name=name,
         builder=builder,
         exports=exports,
-        training_backends=backends,
         quantizations=quants,
         tags=tuple(facts.pop("tags", ()) or ()),
         search_space=dict(facts.pop("search_space", None) or {}),

@@ -6,9 +6,9 @@ Sampling is seeded and reproducible; random draws happen outside the
 exported graphs: decoders, generators and the denoiser take the noise (and
 the time step) as inputs (docs/PLATFORM_NOTES.md: random ops block TFLite builtins).
 
-Autoencoders and the VAE are backend-agnostic (``compute_loss``); the GANs
-and the diffusion model have their own ``train_step`` (two optimizers; an EMA
-copy), written for TensorFlow and torch, and say so on JAX.
+Autoencoders and the VAE use Keras' own step (``compute_loss``); the GANs and
+the diffusion model have their own ``train_step`` (two optimizers; an EMA copy),
+written once and run on every backend (``own_step``, ``gradient_step``).
 """
 
 from __future__ import annotations
@@ -28,19 +28,81 @@ from zoo.tasks import AUTOENCODE, GENERATE, Task, register_task
 _IMAGE_DATA = ("classification", "binary", "regression")  # labels are ignored
 
 
-def _own_train_step_backend(model: keras.Model) -> str:
-    """The backend, checked: these models' own training steps run on TensorFlow and torch
-    (stateful gradient steps); Keras' JAX trainer needs a stateless step instead."""
-    backend = keras.backend.backend()
-    if backend not in ("tensorflow", "torch"):
-        from zoo.errors import InvalidArgumentError
+def _jit_own_step() -> bool:
+    """Compile the own steps on JAX only (``jax.jit`` of the stateless step); on TensorFlow
+    they run as a plain ``tf.function`` (the EMA's cross-replica update and the GAN's two
+    tapes stay out of XLA), and torch runs eagerly."""
+    return keras.backend.backend() == "jax"
 
-        raise InvalidArgumentError(
-            f"{model.name} trains with its own step, written for the TensorFlow and torch "
-            f"backends; this process runs {backend}. Train it with KERAS_BACKEND=tensorflow "
-            "or torch (a saved .keras file then loads and samples under any backend)."
-        )
-    return backend
+
+class _CompiledOnLoad:
+    """Keras does not call a custom ``compile`` when it loads a model (it warns instead),
+    so a loaded GAN or diffusion model could not ``fit``; this calls it with the saved
+    compile keywords."""
+
+    def compile_from_config(self, config: dict[str, Any]) -> None:
+        from zoo.compat import steps_this_backend_runs
+
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        steps_this_backend_runs(self)
+
+
+class OptimizerPair(keras.optimizers.Optimizer):
+    """The GAN's discriminator and generator optimizers, seen as one by Keras' JAX trainer.
+
+    That trainer threads ``model.optimizer.variables`` through its pure training step, so
+    both optimizers' slots ride in this pair; the GAN's step still applies each one to
+    its own network. Only set on JAX, after ``compile``, so saved files keep the plain
+    optimizer's configuration.
+    """
+
+    def __init__(self, first: keras.optimizers.Optimizer, second: keras.optimizers.Optimizer):
+        super().__init__(learning_rate=0.0, name="optimizer_pair")
+        self.first, self.second = first, second
+        self.built = True  # both are built by the GAN's compile
+
+    @property
+    def variables(self) -> list:
+        return self.first.variables + self.second.variables
+
+    @property
+    def iterations(self):
+        """Training steps taken: each step applies the second (generator) optimizer once."""
+        return self.second.iterations
+
+    def build(self, variables: list) -> None:
+        self.built = True
+
+
+def own_step(model: keras.Model, args: tuple, step) -> Any:
+    """Run ``step(data) -> logs`` (written statefully: variables assigned, optimizers
+    applied) as the active backend's trainer calls ``train_step``/``test_step``.
+
+    TensorFlow and torch call ``train_step(data)`` and let it change the variables.
+    Keras' JAX trainer calls ``train_step(state, data)`` and wants ``(logs, new_state)``:
+    a pure function it can ``jax.jit``. There the step runs in a ``StatelessScope``
+    over that state, and what it assigned is the new state.
+    """
+    if keras.backend.backend() != "jax":
+        return step(args[-1])
+    state, data = args
+    groups = _state_variables(model, len(state))
+    mapping = [(ref, value) for refs, values in zip(groups, state)
+               for ref, value in zip(refs, values)]  # fmt: skip
+    with keras.StatelessScope(state_mapping=mapping) as scope:
+        logs = step(data)
+    new_state = tuple([scope.get_current_value(ref) for ref in refs] for refs in groups)
+    return logs, new_state
+
+
+def _state_variables(model: keras.Model, size: int) -> list[list[Any]]:
+    """The variables behind each part of the JAX trainer's state: (trainable,
+    non-trainable, optimizer, metrics) for a training step, without the optimizer's
+    for a test step."""
+    if size == 4:
+        return [model.trainable_variables, model.non_trainable_variables,
+                model.optimizer.variables, model.metrics_variables]  # fmt: skip
+    return [model.trainable_variables, model.non_trainable_variables, model.metrics_variables]
 
 
 def _images(data: Any) -> Any:
@@ -49,10 +111,14 @@ def _images(data: Any) -> Any:
     return keras.utils.unpack_x_y_sample_weight(data)[0]
 
 
-def gradient_step(loss_fn, variables: list, optimizer: Any):
+def gradient_step(model: keras.Model, loss_fn, variables: list, optimizer: Any):
     """``loss_fn()``, and one ``optimizer`` step on ``variables`` down its gradient:
-    ``tf.GradientTape`` on TensorFlow, autograd (``loss.backward()``) on torch."""
-    if keras.backend.backend() == "torch":
+    ``tf.GradientTape`` on TensorFlow, autograd (``loss.backward()``) on torch, and
+    ``jax.value_and_grad`` on JAX (inside ``own_step``'s scope)."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        return _jax_gradient_step(model, loss_fn, variables, optimizer)
+    if backend == "torch":
         import torch
 
         for v in variables:
@@ -71,10 +137,41 @@ def gradient_step(loss_fn, variables: list, optimizer: Any):
     return loss
 
 
-def train_noise(shape: Any, like: Any) -> Any:
+def _jax_gradient_step(model: keras.Model, loss_fn, variables: list, optimizer: Any):
+    """The JAX twin of the tape: differentiate ``loss_fn`` in the values of ``variables``,
+    with every other variable of ``model`` at its current value. What the loss assigns
+    on the way (batch-norm statistics, dropout seeds) comes out as an auxiliary result
+    and is assigned in the enclosing scope, then the optimizer applies the gradients."""
+    import jax
+
+    differentiated = {id(v) for v in variables}
+    others = [v for v in model.trainable_variables + model.non_trainable_variables
+              if id(v) not in differentiated]  # fmt: skip
+    current = [v.value for v in others]
+
+    def loss_and_updates(values):
+        mapping = list(zip(variables, values)) + list(zip(others, current))
+        with keras.StatelessScope(state_mapping=mapping) as scope:
+            loss = loss_fn()
+        return loss, [scope.get_current_value(v) for v in others]
+
+    (loss, updates), grads = jax.value_and_grad(loss_and_updates, has_aux=True)(
+        [v.value for v in variables]
+    )
+    for v, value in zip(others, updates):
+        v.assign(value)
+    optimizer.apply(grads, variables)
+    return loss
+
+
+def train_noise(shape: Any, like: Any, seed: keras.random.SeedGenerator) -> Any:
     """Standard normal noise inside a training step: ``tf.random`` on TensorFlow (safe in
-    any replica context), ``torch.randn`` on torch (on ``like``'s device)."""
-    if keras.backend.backend() == "torch":
+    any replica context), ``torch.randn`` on torch (on ``like``'s device), and on JAX
+    ``keras.random`` drawing from ``seed``, whose state travels in the trainer's state."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        return keras.random.normal(shape, seed=seed)
+    if backend == "torch":
         import torch
 
         return torch.randn(*[int(d) for d in shape], device=like.device)
@@ -83,9 +180,12 @@ def train_noise(shape: Any, like: Any) -> Any:
     return tf.random.normal(shape)
 
 
-def train_timesteps(n: Any, timesteps: int, like: Any) -> Any:
+def train_timesteps(n: Any, timesteps: int, like: Any, seed: keras.random.SeedGenerator) -> Any:
     """``(n, 1)`` uniform random int32 time steps in ``[0, timesteps)``, as ``train_noise``."""
-    if keras.backend.backend() == "torch":
+    backend = keras.backend.backend()
+    if backend == "jax":
+        return keras.random.randint((n, 1), 0, timesteps, dtype="int32", seed=seed)
+    if backend == "torch":
         import torch
 
         return torch.randint(0, timesteps, (int(n), 1), dtype=torch.int32, device=like.device)
@@ -424,7 +524,7 @@ def _conv_discriminator(image_shape):
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class GAN(keras.Model):
+class GAN(_CompiledOnLoad, keras.Model):
     """The generator as a model (noise in, images in [0, 1] out) that trains adversarially.
 
     ``fit(images)`` alternates a discriminator and a generator step with two
@@ -456,6 +556,7 @@ class GAN(keras.Model):
         self.config = {"image_shape": list(image_shape), "noise_dim": noise_dim, "conv": conv}
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+        self.train_seed = keras.random.SeedGenerator()  # JAX's noise (not saved)
 
     def get_config(self) -> dict[str, Any]:
         return {**self.config, "name": self.name}
@@ -477,32 +578,37 @@ class GAN(keras.Model):
         self.d_optimizer.build(self.discriminator.trainable_weights)
         self.g_optimizer.build(self.generator.trainable_weights)
         kwargs.pop("jit_compile", None)
-        super().compile(optimizer=optimizer, jit_compile=False, **kwargs)
+        super().compile(optimizer=optimizer, jit_compile=_jit_own_step(), **kwargs)
+        if keras.backend.backend() == "jax":  # the trainer carries model.optimizer's state
+            self.optimizer = OptimizerPair(self.d_optimizer, self.g_optimizer)
 
     @property
     def metrics(self):
         return [self.d_loss_tracker, self.g_loss_tracker]
 
     def train_step(self, *args):
-        _own_train_step_backend(self)
-        data = args[-1]  # the JAX trainer would pass (state, data)
+        return own_step(self, args, self._adversarial_step)
+
+    def _adversarial_step(self, data):
+        """One discriminator step, then one generator step against the updated one."""
         real = ops.cast(_images(data), "float32") * 2.0 - 1.0
         n = ops.shape(real)[0]  # [0, 1] -> the generator's tanh range, above
-        z = train_noise((n, self.noise_dim), real)
-        d_loss = gradient_step(lambda: self._d_loss(real, z, training=True),
+        z = train_noise((n, self.noise_dim), real, self.train_seed)
+        d_loss = gradient_step(self, lambda: self._d_loss(real, z, training=True),
                                self.discriminator.trainable_weights, self.d_optimizer)  # fmt: skip
-        z = train_noise((n, self.noise_dim), real)
-        g_loss = gradient_step(lambda: self._g_loss(z, training=True),
+        z = train_noise((n, self.noise_dim), real, self.train_seed)
+        g_loss = gradient_step(self, lambda: self._g_loss(z, training=True),
                                self.generator.trainable_weights, self.g_optimizer)  # fmt: skip
         self.d_loss_tracker.update_state(d_loss)
         self.g_loss_tracker.update_state(g_loss)
         return {m.name: m.result() for m in self.metrics}
 
     def test_step(self, *args):
-        _own_train_step_backend(self)
-        data = args[-1]
+        return own_step(self, args, self._evaluation_step)
+
+    def _evaluation_step(self, data):
         real = ops.cast(_images(data), "float32") * 2.0 - 1.0
-        z = train_noise((ops.shape(real)[0], self.noise_dim), real)
+        z = train_noise((ops.shape(real)[0], self.noise_dim), real, self.train_seed)
         self.d_loss_tracker.update_state(self._d_loss(real, z, training=False, smooth=1.0))
         self.g_loss_tracker.update_state(self._g_loss(z, training=False))
         return {m.name: m.result() for m in self.metrics}
@@ -526,12 +632,9 @@ class GAN(keras.Model):
         return ops.convert_to_numpy(self(z, training=False))
 
 
-#: Their own training steps are stateful (see ``_own_train_step_backend``).
-_OWN_STEP_BACKENDS = ("tensorflow", "torch")
 _GAN_FACTS = dict(
     **_GEN_FACTS,
     task="gan",
-    training_backends=_OWN_STEP_BACKENDS,
     epochs=30,
     compile_defaults={"learning_rate": 2e-4},
     search_space={"learning_rate": {"float": [5e-5, 5e-4], "sampling": "log"}},
@@ -539,7 +642,7 @@ _GAN_FACTS = dict(
 
 
 @register("gan", summary="The tutorial's GAN: dense generator (100-d noise, 256-512-1024 with "
-          "batch norm, tanh) and discriminator (512-256, dropout 0.3); TensorFlow train_step.",
+          "batch norm, tanh) and discriminator (512-256, dropout 0.3); its own train_step.",
           tags=("gan", "generative"), test_overrides={"image_shape": (8, 8, 1), "noise_dim": 8},
           **_GAN_FACTS)  # fmt: skip
 def gan(*, image_shape: tuple[int, ...] = _IMG, noise_dim: int = 100) -> keras.Model:
@@ -549,7 +652,7 @@ def gan(*, image_shape: tuple[int, ...] = _IMG, noise_dim: int = 100) -> keras.M
 
 
 @register("dcgan", summary="A DCGAN: transposed-convolution generator and convolutional "
-          "discriminator; TensorFlow train_step.", tags=("gan", "generative", "cnn"),
+          "discriminator; its own train_step.", tags=("gan", "generative", "cnn"),
           test_overrides={"image_shape": (8, 8, 1), "noise_dim": 8}, **_GAN_FACTS)  # fmt: skip
 def dcgan(*, image_shape: tuple[int, ...] = _IMG, noise_dim: int = 100) -> keras.Model:
     """Convolutions make sharper digits than the dense GAN in fewer epochs."""
@@ -611,7 +714,7 @@ def _unet(image_shape, widths, time_dim):
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class Diffusion(keras.Model):
+class Diffusion(_CompiledOnLoad, keras.Model):
     """A small DDPM: the model is the denoiser ((x_t, t) -> noise); ``fit(images)`` trains it
     with the noise-prediction loss and keeps an EMA copy; ``sample(n, steps)`` runs DDIM.
     TensorFlow or torch backend (its own ``train_step``)."""
@@ -640,6 +743,7 @@ class Diffusion(keras.Model):
         self.alpha_bar = noise_schedule(timesteps)
         self.timesteps, self.ema = timesteps, ema
         self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.train_seed = keras.random.SeedGenerator()  # JAX's noise and time steps
 
     def get_config(self) -> dict[str, Any]:
         return {**self.config, "name": self.name}
@@ -654,38 +758,46 @@ class Diffusion(keras.Model):
 
     def compile(self, optimizer=None, loss=None, metrics=None, **kwargs):
         kwargs.pop("jit_compile", None)
-        super().compile(optimizer=optimizer or "adam", jit_compile=False, **kwargs)
+        super().compile(optimizer=optimizer or "adam", jit_compile=_jit_own_step(), **kwargs)
 
     def _noised(self, images):
         x0 = ops.cast(images, "float32") * 2.0 - 1.0
-        t = train_timesteps(ops.shape(x0)[0], self.timesteps, x0)
+        t = train_timesteps(ops.shape(x0)[0], self.timesteps, x0, self.train_seed)
         ab = ops.reshape(ops.take(ops.convert_to_tensor(self.alpha_bar), t[:, 0]), (-1, 1, 1, 1))
-        eps = train_noise(ops.shape(x0), x0)
+        eps = train_noise(ops.shape(x0), x0, self.train_seed)
         return ops.sqrt(ab) * x0 + ops.sqrt(1.0 - ab) * eps, t, eps
 
     def train_step(self, *args):
-        backend = _own_train_step_backend(self)
-        data = args[-1]
-        images = _images(data)
-        x_t, t, eps = self._noised(images)
+        return own_step(self, args, self._denoising_step)
+
+    def _denoising_step(self, data):
+        """One noise-prediction step on the network, then the EMA copy follows it."""
+        x_t, t, eps = self._noised(_images(data))
         loss = gradient_step(
-            lambda: ops.mean(ops.square(eps - self.network([x_t, t], training=True))),
+            self, lambda: ops.mean(ops.square(eps - self.network([x_t, t], training=True))),
             self.network.trainable_weights, self.optimizer,
         )  # fmt: skip
         # EMA with warm-up: early on the average follows the weights closely
         step = ops.cast(self.optimizer.iterations, "float32")
         decay = ops.minimum(self.ema, (1.0 + step) / (10.0 + step))
-        if backend == "torch":
-            self._update_ema_eagerly(decay)
-        else:
+        backend = keras.backend.backend()
+        if backend == "tensorflow":
             self._update_ema_in_replicas(decay)
+        else:
+            self._update_ema_eagerly(decay)
         self.loss_tracker.update_state(loss)
         return {"loss": self.loss_tracker.result()}
 
     def _update_ema_eagerly(self, decay) -> None:
-        import torch
+        """torch: outside autograd; JAX: assigned in ``own_step``'s scope."""
+        import contextlib
 
-        with torch.no_grad():
+        no_grad = contextlib.nullcontext()
+        if keras.backend.backend() == "torch":
+            import torch
+
+            no_grad = torch.no_grad()
+        with no_grad:
             for w, ew in zip(self.network.weights, self.ema_network.weights):
                 ew.assign(decay * ew + (1.0 - decay) * w)
 
@@ -703,10 +815,10 @@ class Diffusion(keras.Model):
         tf.distribute.get_replica_context().merge_call(update_ema, args=(decay,))
 
     def test_step(self, *args):
-        _own_train_step_backend(self)
-        data = args[-1]
-        images = _images(data)
-        x_t, t, eps = self._noised(images)
+        return own_step(self, args, self._evaluation_step)
+
+    def _evaluation_step(self, data):
+        x_t, t, eps = self._noised(_images(data))
         loss = ops.mean(ops.square(eps - self.ema_network([x_t, t], training=False)))
         self.loss_tracker.update_state(loss)
         return {"loss": self.loss_tracker.result()}
@@ -750,8 +862,7 @@ def ddim_sample(denoise: Any, n: int, image_shape: tuple, alpha_bar: np.ndarray,
           tags=("diffusion", "generative"), epochs=30,
           test_overrides={"image_shape": (8, 8, 1), "widths": (8, 16), "timesteps": 50},
           search_space={"learning_rate": {"float": [1e-4, 3e-3], "sampling": "log"}},
-          training_backends=_OWN_STEP_BACKENDS,
-          **{**_GEN_FACTS, "export_tolerance": 1e-4})  # fmt: skip
+                **{**_GEN_FACTS, "export_tolerance": 1e-4})  # fmt: skip
 def diffusion(
     *,
     image_shape: tuple[int, ...] = _IMG,
