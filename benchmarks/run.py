@@ -775,6 +775,42 @@ def headline(results: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def host_key(m: dict[str, str]) -> str:
+    """One machine kind: the hosts these run on change between Intel and AMD."""
+    return f"{m['cpu']}, {m['cores']} cores"
+
+
+def load_hosts(saved: Path) -> dict[str, dict[str, Any]]:
+    """Each host's last results from RESULTS.json (an older file holds one host, flat)."""
+    if not saved.exists():
+        return {}
+    data = json.loads(saved.read_text())
+    if "hosts" in data:
+        return data["hosts"]
+    return {host_key(data["machine"]): data} if "machine" in data else {}
+
+
+def render_hosts(hosts: dict[str, dict[str, Any]], here: str) -> str:
+    """RESULTS.md: one dated section per host seen, this run's host first; a run on one
+    host never overwrites another's numbers."""
+    others = sorted((k for k in hosts if k != here), key=lambda k: hosts[k]["date"], reverse=True)
+    lines = [
+        "# Benchmarks",
+        "",
+        "One section per host seen, newest run first: the machines these run on change "
+        "between Intel and AMD, and a number is only compared with numbers from its own "
+        "section. Hosts: " + "; ".join(f"{k} ({hosts[k]['date']})" for k in [here, *others])
+        + ".",
+        "",
+    ]  # fmt: skip
+    for key in (here, *others):
+        body = render(hosts[key]).split("\n", 1)[1]  # its own "# Benchmarks" title goes
+        lines += [f"## {key}: {hosts[key]['date']}"]
+        lines += ["#" + line if line.startswith("#") else line for line in body.splitlines()]
+        lines.append("")
+    return "\n".join(lines)
+
+
 def update_readme(text: str, readme: Path = ROOT / "README.md") -> None:
     start, end = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
     body = readme.read_text()
@@ -850,16 +886,19 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     saved = out.with_suffix(".json")
-    results: dict[str, Any] = json.loads(saved.read_text()) if args.merge and saved.exists() else {}
+    hosts = load_hosts(saved)  # the other hosts' last results stay as they were
+    here = host_key(machine())
+    results: dict[str, Any] = hosts.get(here, {}) if args.merge else {}
     results.update({
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
         "versions": versions(),
     })  # fmt: skip
+    hosts[here] = results
 
     def save() -> None:  # after every section: a later failure keeps what was measured
-        saved.write_text(json.dumps(results, indent=2))
-        out.write_text(render(results))
+        saved.write_text(json.dumps({"hosts": hosts}, indent=2))
+        out.write_text(render_hosts(hosts, here))
 
     runners = _section_runners(args, models, scale, results, log)
     for key in SECTIONS:
