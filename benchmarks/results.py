@@ -31,6 +31,7 @@ import zoo  # first: the zoo's runtime settings apply to this process
 # isort: split
 
 from benchmarks.harness import ROOT, machine, versions
+from zoo.data.remote import preflight
 from zoo.errors import DatasetUnavailableError, WeightsUnavailableError, ZooError
 from zoo.results import TABLE, lower_is_better, published, read_rows
 
@@ -63,12 +64,19 @@ def metric_value(metrics: dict[str, Any], report: dict[str, Any], metric: str) -
 
 
 def why_not_run(error: ZooError, dataset: str) -> str:
-    """One line for the table: why this entry has no number on this machine."""
+    """One line for the table: why this entry has no number on this machine (everything
+    missing: a transfer entry stops at its weights before it would reach its data)."""
+    no_data = f"no local copy of {dataset} (it needs a download)"
     if isinstance(error, DatasetUnavailableError):
-        return f"no local copy of {dataset} (it needs a download)"
+        return no_data
+    reason = str(error).split("\n")[0][:160]
     if isinstance(error, WeightsUnavailableError):
-        return "no cached pretrained weights (ImageNet or Hugging Face), which need a download"
-    return str(error).split("\n")[0][:160]
+        reason = "no cached pretrained weights (ImageNet or Hugging Face: a download)"
+    try:
+        preflight(dataset)
+    except DatasetUnavailableError:
+        return f"{no_data}; {reason}"
+    return reason
 
 
 def train_seeds(name: str, seeds: Iterable[int], log: Log) -> list[dict[str, Any]]:
@@ -117,8 +125,9 @@ def row_for(name: str, seeds: Iterable[int], stamp: dict[str, str], log: Log) ->
     try:
         runs = train_seeds(name, seeds, log)
     except ZooError as error:
-        log(f"  {name}: not run ({why_not_run(error, recipe.dataset)})")
-        return {**row, "status": "not run", "reason": why_not_run(error, recipe.dataset)}
+        reason = why_not_run(error, recipe.dataset)
+        log(f"  {name}: not run ({reason})")
+        return {**row, "status": "not run", "reason": reason}
     values = [r["value"] for r in runs]
     mean = statistics.fmean(values)
     return {

@@ -116,6 +116,15 @@ def test_results_command_measures_merges_and_explains(tmp_path, monkeypatch, off
     assert list(read_rows(out_csv)) == ["perceptron"]
 
 
+def test_a_transfer_entry_names_everything_it_misses(offline_home, monkeypatch):
+    monkeypatch.setenv("ZOO_OFFLINE", "1")
+    weights = zoo.errors.WeightsUnavailableError("mobilenet_v2_transfer: ImageNet weights ...")
+    reason = table.why_not_run(weights, "tf_flowers")
+    assert reason.startswith("no local copy of tf_flowers") and "pretrained weights" in reason
+    data = zoo.errors.DatasetUnavailableError("Dataset 'cifar10' is not on this machine ...")
+    assert table.why_not_run(data, "cifar10") == "no local copy of cifar10 (it needs a download)"
+
+
 def test_results_command_refuses_an_unknown_entry_before_training(tmp_path, capsys):
     assert table.main(["--only", "perceptron,mnist_mpl", "--csv", str(tmp_path / "a.csv")]) == 2
     assert "mnist_mpl" in capsys.readouterr().err
