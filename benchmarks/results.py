@@ -118,8 +118,6 @@ def row_for(name: str, seeds: Iterable[int], stamp: dict[str, str], log: Log) ->
         "data": zoo.data.dataset_kind(recipe.dataset),
         "metric": metric,
         "higher_is_better": not lower_is_better(metric),
-        "target": recipe.target if recipe.target is not None else "",
-        **_published_columns(name),
         **stamp,
     }
     try:
@@ -138,7 +136,6 @@ def row_for(name: str, seeds: Iterable[int], stamp: dict[str, str], log: Log) ->
         "std": round(statistics.stdev(values), 4) if len(values) > 1 else 0.0,
         "seeds": len(values),
         "values": " ".join(f"{v:.4f}" for v in values),
-        "meets_target": "" if recipe.target is None else recipe.meets_target(mean),
         "epochs_planned": runs[0]["epochs_planned"],
         "epochs_run": round(statistics.fmean(r["epochs_run"] for r in runs), 1),
         "train_seconds": round(statistics.fmean(r["train_seconds"] for r in runs), 1),
@@ -146,15 +143,23 @@ def row_for(name: str, seeds: Iterable[int], stamp: dict[str, str], log: Log) ->
     }
 
 
-def _published_columns(name: str) -> dict[str, Any]:
-    figure = published(name)
-    if figure is None:
-        return {}
+def current_columns(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` with what is stated rather than measured taken from the code as it is now:
+    the recipe's target (and whether the measured mean meets it) and the published figure,
+    so a changed target or source never leaves a stale column beside a number."""
+    import recipes
+
+    recipe = recipes.get(row["entry"])
+    figure = published(row["entry"])
+    measured = row["status"] == "measured"
     return {
-        "published": figure.value,
-        "published_dataset": figure.dataset,
-        "published_source": figure.source,
-        "published_note": figure.note,
+        **row,
+        "target": "" if recipe.target is None else recipe.target,
+        "meets_target": recipe.meets_target(float(row["mean"])) if measured else "",
+        "published": figure.value if figure else "",
+        "published_dataset": figure.dataset if figure else "",
+        "published_source": figure.source if figure else "",
+        "published_note": figure.note if figure else "",
     }
 
 
@@ -163,6 +168,7 @@ def write_table(rows: dict[str, dict[str, Any]], table: Path, markdown: Path) ->
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=FIELDS, extrasaction="ignore")
     writer.writeheader()
+    rows.update({name: current_columns(row) for name, row in rows.items()})
     for name in zoo.list_models():
         if name in rows:
             writer.writerow({k: rows[name].get(k, "") for k in FIELDS})

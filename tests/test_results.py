@@ -116,6 +116,15 @@ def test_results_command_measures_merges_and_explains(tmp_path, monkeypatch, off
     assert list(read_rows(out_csv)) == ["perceptron"]
 
 
+def test_stated_columns_follow_the_code_and_measured_ones_stay():
+    stale = {"entry": "mnist_mlp", "status": "measured", "mean": "0.92", "target": "0.5",
+             "meets_target": "True", "published": "", "values": "0.91 0.92 0.93"}  # fmt: skip
+    row = table.current_columns(stale)
+    assert row["target"] == recipes.get("mnist_mlp").target == 0.93
+    assert row["meets_target"] is False and row["values"] == "0.91 0.92 0.93"
+    assert row["published"] == 0.984 and row["published_source"].endswith("mnist_mlp.py")
+
+
 def test_a_transfer_entry_names_everything_it_misses(offline_home, monkeypatch):
     monkeypatch.setenv("ZOO_OFFLINE", "1")
     weights = zoo.errors.WeightsUnavailableError("mobilenet_v2_transfer: ImageNet weights ...")

@@ -46,7 +46,7 @@ class Published:
         }
 
 
-_KERAS_EXAMPLES = "https://github.com/keras-team/keras/tree/keras-2/examples"
+_KERAS_EXAMPLES = "https://github.com/keras-team/keras/blob/2.3.1/examples"  # Keras 2.3.1
 
 #: Published figures for the same network (or its ancestor) on the named dataset.
 PUBLISHED: dict[str, Published] = {
