@@ -1,6 +1,7 @@
 """The results table: one row per entry, recipe targets, the card's ``results`` key."""
 
 import csv
+from pathlib import Path
 
 import pytest
 
@@ -144,3 +145,14 @@ def test_the_shipped_table_is_package_data():
     with TABLE.open(newline="") as f:
         header = next(csv.reader(f))
     assert tuple(header) == table.FIELDS
+
+
+def test_the_readme_quotes_the_table():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    rows = read_rows()
+    for name in ("mnist_mlp", "mnist_cnn"):
+        row = rows[name]
+        assert f"`{name}` {float(row['mean']):.3f} ± {float(row['std']):.3f}" in readme, name
+    measured = [r for r in rows.values() if r["status"] == "measured"]
+    assert f"all {len(measured)} entries that can run here meet their" in readme
+    assert all(r["meets_target"] == "True" for r in measured)
