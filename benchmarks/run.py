@@ -187,6 +187,17 @@ def throughput(models: tuple[str, ...], runs: int, scale: float, log) -> dict[st
             "torch": torch_available(), "peak": fp32_peak()}  # fmt: skip
 
 
+def merge_throughput(earlier: dict[str, Any], rerun: dict[str, Any], date: str) -> dict[str, Any]:
+    """The earlier throughput section with the rerun models' rows replaced; the section
+    records which rows came later, and when, so the report can say so."""
+    rows = {r["model"]: r for r in earlier["rows"]}
+    rows.update({r["model"]: r for r in rerun["rows"]})
+    programs = earlier["programs"] + [p for p in rerun["programs"] if p not in earlier["programs"]]
+    note = {"date": date, "models": [r["model"] for r in rerun["rows"]], "runs": rerun["runs"]}
+    return {**earlier, "rows": list(rows.values()), "programs": programs,
+            "reruns": [*earlier.get("reruns", []), note]}  # fmt: skip
+
+
 def forward_flops(name: str) -> int:
     """Forward FLOPs per sample of the network the throughput programs train."""
     from zoo.sizes import count_flops
@@ -474,13 +485,16 @@ def render(results: dict[str, Any]) -> str:
             "(its compile defaults: 32 steps per execution) fed by `zoo.data.pipeline`, with "
             "the zoo's runtime settings (oneDNN on). *keras + oneDNN* and *zoo, NumPy fit* "
             "split the gain into its parts. *torch*: the tutorial's PyTorch loop, CPU torch. "
-            "*zoo on jax*, *zoo on torch*: the zoo's program with `KERAS_BACKEND` set (the "
-            "entries that train there; one step per call on torch). "
+            "*zoo on jax*, *zoo on torch*: the zoo's program with `KERAS_BACKEND` set (one "
+            "step per call on torch). "
             "The last two columns divide samples per CPU second of each process instead: "
             "this host's share of the CPU varies from minute to minute (the same epoch takes "
             "1x or 1.5x as long), which the wall-clock spread shows and CPU time does not.",
             "",
         ]
+        for note in t.get("reruns", []):
+            lines += [f"Rows rerun on {note['date']} ({note['runs']} runs each), the rest "
+                      f"from the run above: {', '.join(note['models'])}.", ""]  # fmt: skip
         rows = []
         for row in t["rows"]:
             cells = []
@@ -905,7 +919,10 @@ def main(argv: list[str] | None = None) -> int:
         if key in only:
             label, run_section = runners[key]
             log(label)
+            earlier = results.get(key)
             results[key] = run_section()
+            if key == "throughput" and args.models and earlier:  # --models: replace those rows
+                results[key] = merge_throughput(earlier, results[key], results["date"])
             save()  # after every section: a later failure keeps what was measured
     save()
     if not args.no_readme and not args.quick:

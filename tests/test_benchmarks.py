@@ -200,6 +200,20 @@ def test_each_host_keeps_its_own_dated_section(tmp_path):
     assert "\n### Training throughput" in intel_part and text.count("\n# Benchmarks") == 0
 
 
+def test_rerunning_some_models_replaces_only_their_rows():
+    earlier = _results(2500.0)["throughput"]
+    rerun = _results(1100.0)["throughput"]
+    rerun["programs"] = ["keras", "zoo", "zoo on jax"]
+    merged = run.merge_throughput(earlier, rerun, "later")
+    assert [r["zoo"]["median"] for r in merged["rows"]] == [1100.0]
+    assert merged["programs"] == ["keras", "zoo", "torch", "zoo on jax"]
+    assert merged["reruns"] == [{"date": "later", "models": ["mnist_mlp"], "runs": 3}]
+    results = {**_results(2500.0), "throughput": merged}
+    assert "Rows rerun on later (3 runs each), the rest from the run above: mnist_mlp." in (
+        run.render(results)
+    )
+
+
 def test_unknown_section_is_refused():
     with pytest.raises(SystemExit):
         run.main(["--only", "speed"])
