@@ -135,18 +135,22 @@ def test_a_model_saved_under_jax_trains_again_on_torch_and_tensorflow(tmp_path):
         assert "mlp ['accuracy', 'loss']" in out and "gan ['d_loss', 'g_loss']" in out
 
 
-def test_zoo_train_runs_on_the_backend_asked_for(tmp_path):
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_zoo_train_runs_on_the_backend_asked_for(backend, tmp_path):
+    """recipes.train end to end on mnist_5k (tf.data input, callbacks, evaluation, every
+    artifact) under the backend asked for."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("KERAS_BACKEND", None)
     proc = subprocess.run(
-        [sys.executable, "-m", "zoo.cli", "train", "mnist_mlp", "--backend", "jax",
+        [sys.executable, "-m", "zoo.cli", "train", "mnist_mlp", "--backend", backend,
          "--epochs", "1", "--out", str(tmp_path / "run")],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert report["versions"]["backend"] == "jax"
+    assert report["versions"]["backend"] == backend
     assert report["evaluation"]["accuracy"] > 0.8
+    assert (tmp_path / "run" / "model.keras").is_file()
 
 
 @pytest.mark.parametrize("backend", ["jax", "torch"])
