@@ -97,6 +97,7 @@ def test_a_keras_file_saved_under_one_backend_predicts_alike_under_the_others(tm
         np.testing.assert_allclose(np.load(tmp_path / f"{backend}.npy"), saved["y"], atol=1e-5)
 
 
+@pytest.mark.slow  # three child processes; the fast tier keeps the cross-backend predict test
 def test_a_model_saved_under_jax_trains_again_on_torch_and_tensorflow(tmp_path):
     """The file keeps its compile keywords (32 steps per call): Keras' torch trainer refuses
     them, the zoo's loader sets one step per call there; a GAN's own compile runs on load."""
@@ -257,6 +258,7 @@ def _tflite(path: Path, x: np.ndarray) -> np.ndarray:
     return np.concatenate([next(iter(runner(**{key: row[None]}).values())) for row in x])
 
 
+@pytest.mark.slow  # the registry-wide tiers take one such step per backend in the fast time
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_the_own_step_models_train_on_the_other_backends(backend, tmp_path):
     """The GANs' and the diffusion model's own steps train there: every weight moves (the
