@@ -109,6 +109,19 @@ def test_hyperband_respects_max_trials(tmp_path):
     assert 1 <= len(trials) <= 2
 
 
+@pytest.mark.parametrize(
+    ("objective", "direction"),
+    [("val_accuracy", "max"), ("val_auc", "max"), ("val_rmse", "min"), ("val_loss", "min"),
+     ("val_perplexity", "min")],
+)  # fmt: skip
+def test_objective_direction_is_read_from_the_metric_name(objective, direction):
+    from zoo.tuning import _objective
+
+    got = _objective(zoo.get_entry("mnist_mlp"), objective)
+    assert (got.name, got.direction) == (objective, direction)
+    assert _objective(zoo.get_entry("mnist_mlp"), "val_custom") == "val_custom"
+
+
 def test_unknown_tuner_and_empty_budget():
     with pytest.raises(zoo.InvalidArgumentError, match="random"):
         zoo.tune("mnist_mlp", tuner="annealing")

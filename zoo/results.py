@@ -9,6 +9,7 @@ only reads: ``measured(name)`` is the card's ``results`` key.
 from __future__ import annotations
 
 import csv
+import dataclasses
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -17,13 +18,24 @@ from typing import Any
 #: The table the results command writes; one row per registered entry.
 TABLE = Path(__file__).with_name("accuracy.csv")
 
-#: Words in a metric's name that mean "lower is better".
-_LOWER_IS_BETTER = ("loss", "rmse", "mae", "perplexity", "distance", "error")
+#: How a metric's name ends when higher, or lower, is better.
+_HIGHER_IS_BETTER = ("accuracy", "auc", "precision", "recall", "exact_match", "bleu")
+_LOWER_IS_BETTER = ("loss", "mae", "mse", "rmse", "error", "perplexity", "distance")
+
+
+def metric_direction(metric: str) -> str | None:
+    """``"max"`` or ``"min"``: which way ``metric`` improves, read from its name (the
+    results table's targets, the tuner's objective); None when the name does not say."""
+    if metric.endswith(_HIGHER_IS_BETTER):
+        return "max"
+    if metric.endswith(_LOWER_IS_BETTER):
+        return "min"
+    return None
 
 
 def lower_is_better(metric: str) -> bool:
     """True for losses, errors, perplexity and distances; False for accuracy-like metrics."""
-    return any(word in metric for word in _LOWER_IS_BETTER)
+    return metric_direction(metric) == "min"
 
 
 @dataclass(frozen=True)
@@ -37,13 +49,7 @@ class Published:
     note: str = ""  # how the published setting differs from the zoo's default
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "value": self.value,
-            "metric": self.metric,
-            "dataset": self.dataset,
-            "source": self.source,
-            "note": self.note,
-        }
+        return dataclasses.asdict(self)
 
 
 _KERAS_EXAMPLES = "https://github.com/keras-team/keras/blob/2.3.1/examples"  # Keras 2.3.1

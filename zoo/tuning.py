@@ -28,6 +28,7 @@ import zoo
 from zoo.errors import InvalidArgumentError
 from zoo.registry import COMPILE_KEYWORDS, Entry, get_entry
 from zoo.reports import jsonable
+from zoo.results import metric_direction
 from zoo.staging import check_output_folder, write_atomic
 
 TUNERS = ("random", "hyperband", "bayesian", "grid")
@@ -132,11 +133,8 @@ def _objective(entry: Entry, objective: str | None) -> Any:
         if entry.task_spec.classifier:
             return kt.Objective("val_accuracy", direction="max")
         return kt.Objective("val_loss", direction="min")
-    if objective.endswith(("accuracy", "auc", "precision", "recall")):
-        return kt.Objective(objective, direction="max")
-    if objective.endswith(("loss", "mae", "mse", "rmse", "error")):
-        return kt.Objective(objective, direction="min")
-    return objective
+    direction = metric_direction(objective)
+    return kt.Objective(objective, direction=direction) if direction else objective
 
 
 def _make_tuner(kind: str, hm: Any, **kw: Any) -> Any:
