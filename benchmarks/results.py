@@ -47,13 +47,6 @@ FIELDS = (
 Log = Callable[[str], None]
 
 
-def result_metric(name: str) -> str:
-    """The number a row reports: the recipe's metric on the test split."""
-    import recipes
-
-    return recipes.get(name).target_metric
-
-
 def metric_value(metrics: dict[str, Any], report: dict[str, Any], metric: str) -> float:
     """``metric`` from a run's test metrics, or from its evaluation report (sample quality,
     exact match), where generative and seq2seq entries put theirs."""
@@ -79,13 +72,12 @@ def why_not_run(error: ZooError, dataset: str) -> str:
     return reason
 
 
-def train_seeds(name: str, seeds: Iterable[int], log: Log) -> list[dict[str, Any]]:
-    """One ``recipes.train`` run per seed, each in a throwaway folder."""
+def train_seeds(name: str, metric: str, seeds: Iterable[int], log: Log) -> list[dict[str, Any]]:
+    """One ``recipes.train`` run per seed, each in a throwaway folder; ``metric`` of each."""
     import keras
 
     import recipes
 
-    metric = result_metric(name)
     runs = []
     for seed in seeds:
         keras.utils.clear_session(free_memory=True)
@@ -121,7 +113,7 @@ def row_for(name: str, seeds: Iterable[int], stamp: dict[str, str], log: Log) ->
         **stamp,
     }
     try:
-        runs = train_seeds(name, seeds, log)
+        runs = train_seeds(name, metric, seeds, log)
     except ZooError as error:
         reason = why_not_run(error, recipe.dataset)
         log(f"  {name}: not run ({reason})")
@@ -196,12 +188,11 @@ def _target(row: dict[str, Any]) -> str:
 def _published(row: dict[str, Any]) -> str:
     if row.get("published") in ("", None):
         return ""
+    source = row["published_source"]
+    cited = f"[source]({source})" if source.startswith("http") else source
     return (
         f"{float(row['published']):.4g} on {row['published_dataset']} "
-        f"([source]({row['published_source']}); {row['published_note']})"
-        if row["published_source"].startswith("http")
-        else f"{float(row['published']):.4g} on {row['published_dataset']} "
-        f"({row['published_source']}; {row['published_note']})"
+        f"({cited}; {row['published_note']})"
     )
 
 
