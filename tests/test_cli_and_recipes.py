@@ -60,6 +60,13 @@ def test_doctor(capsys):
     out = capsys.readouterr().out
     assert "tensorflow" in out and "devices" in out and "keras" in out
     assert "TF_ENABLE_ONEDNN_OPTS=" in out and "steps_per_execution=32" in out
+    assert "batch norm  TensorFlow's fused kernel when training" in out
+
+
+def test_doctor_says_when_fused_batch_norm_is_turned_off(capsys, monkeypatch):
+    monkeypatch.setenv("ZOO_FUSED_BATCH_NORM", "0")
+    assert main(["doctor"]) == 0
+    assert "batch norm  Keras' own ops (ZOO_FUSED_BATCH_NORM=0 is set)" in capsys.readouterr().out
 
 
 def test_datasets(capsys):

@@ -468,7 +468,21 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         who = "set by zoo" if key in APPLIED else "yours" if key in os.environ else "unset"
         print(f"runtime     {key}={os.environ.get(key, '')} ({who})")
     print(f"compile     steps_per_execution={COMPILE_KEYWORDS['steps_per_execution']} by default")
+    print(_batch_norm_line(keras.backend.backend()))
     return 0
+
+
+def _batch_norm_line(backend: str) -> str:
+    """Which batch norm the zoo's models train with, and the variable that changes it."""
+    from zoo.runtime import FUSED_BATCH_NORM_ENV, fused_batch_norm
+
+    if backend != "tensorflow":
+        how = f"Keras' own ops (the fused kernel is TensorFlow's; {backend} is active)"
+    elif fused_batch_norm():
+        how = f"TensorFlow's fused kernel when training ({FUSED_BATCH_NORM_ENV}=0: Keras' own)"
+    else:
+        how = f"Keras' own ops ({FUSED_BATCH_NORM_ENV}=0 is set)"
+    return f"batch norm  {how}"
 
 
 def _run_arguments(s: argparse.ArgumentParser, *, set_help: str) -> None:

@@ -21,6 +21,16 @@ RUNTIME_ENV: dict[str, str] = {
 }
 
 
+#: Set to 0 to train batch norm with Keras' own ops instead of TensorFlow's fused kernel.
+FUSED_BATCH_NORM_ENV = "ZOO_FUSED_BATCH_NORM"
+
+
+def fused_batch_norm() -> bool:
+    """Whether the zoo's batch norm trains through TensorFlow's fused kernel (read when a
+    training step is traced, so the variable also applies to models already built)."""
+    return os.environ.get(FUSED_BATCH_NORM_ENV, "1") != "0"
+
+
 #: What :func:`configure` set in this process (so child processes can be run without it).
 APPLIED: dict[str, str] = {}
 

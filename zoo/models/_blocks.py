@@ -11,7 +11,7 @@ from typing import Any, Literal
 import keras
 
 from zoo.errors import InvalidArgumentError
-from zoo.models._layers import output_dtype
+from zoo.models._layers import BatchNormalization, output_dtype
 
 Activation = Literal["relu", "sigmoid", "tanh", "leaky_relu", "elu", "gelu", "selu", "swish"]
 
@@ -66,7 +66,7 @@ def dense_block(
         name=f"{name}_dense",
     )(x)
     if batch_norm:
-        x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+        x = BatchNormalization(name=f"{name}_bn")(x)
         x = keras.layers.Activation(activation, name=f"{name}_act")(x)
     if dropout:
         x = keras.layers.Dropout(dropout, name=f"{name}_dropout")(x)

@@ -12,6 +12,7 @@ from zoo.models._blocks import (
     dense_block,
     regularizer,
 )
+from zoo.models._layers import BatchNormalization
 from zoo.registry import register
 
 _CNN_SPACE = {
@@ -44,7 +45,7 @@ def conv_block(
             name=f"{name}_conv{i}",
         )(x)
         if batch_norm:
-            x = keras.layers.BatchNormalization(name=f"{name}_bn{i}")(x)
+            x = BatchNormalization(name=f"{name}_bn{i}")(x)
         x = keras.layers.Activation(activation, name=f"{name}_act{i}")(x)
     x = keras.layers.MaxPooling2D(2, name=f"{name}_pool")(x)
     if dropout:

@@ -21,7 +21,7 @@ import numpy as np
 from keras import ops
 
 from zoo.models._blocks import check_positive, check_range
-from zoo.models._layers import output_dtype
+from zoo.models._layers import BatchNormalization, output_dtype
 from zoo.registry import register
 from zoo.tasks import AUTOENCODE, GENERATE, Task, register_task
 
@@ -482,7 +482,7 @@ def _dense_generator(noise_dim, image_shape):
     x = z
     for width in (256, 512, 1024):
         x = keras.layers.Dense(width)(x)
-        x = keras.layers.BatchNormalization(momentum=0.8)(x)
+        x = BatchNormalization(momentum=0.8)(x)
         x = keras.layers.LeakyReLU(0.2)(x)
     x = keras.layers.Dense(_flat(image_shape), activation="tanh", dtype=output_dtype())(x)
     return keras.Model(z, keras.layers.Reshape(image_shape)(x), name="generator")
@@ -503,11 +503,11 @@ def _conv_generator(noise_dim, image_shape):
     h, w, c = image_shape
     z = keras.Input(shape=(noise_dim,), name="noise")
     x = keras.layers.Dense((h // 4) * (w // 4) * 128, use_bias=False)(z)
-    x = keras.layers.LeakyReLU(0.2)(keras.layers.BatchNormalization()(x))
+    x = keras.layers.LeakyReLU(0.2)(BatchNormalization()(x))
     x = keras.layers.Reshape((h // 4, w // 4, 128))(x)
     for filters in (64, 32):
         x = keras.layers.Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=False)(x)
-        x = keras.layers.LeakyReLU(0.2)(keras.layers.BatchNormalization()(x))
+        x = keras.layers.LeakyReLU(0.2)(BatchNormalization()(x))
     out = keras.layers.Conv2D(c, 3, padding="same", activation="tanh", dtype=output_dtype())(x)
     return keras.Model(z, out, name="generator")
 
