@@ -66,7 +66,7 @@ FAMILIES = (
 #: Samples per timed epoch, sized for a few seconds each on 2 CPU cores.
 SAMPLES = {
     "mnist_mlp": 32_000,
-    "cifar10_cnn": 640,
+    "cifar10_cnn": 1_920,
     "mobilenet_v2_transfer": 96,
     "lstm_text": 512,
     "transformer_text": 1_024,
