@@ -67,12 +67,3 @@ def test_one_step_per_call_under_mirrored_strategy():
 def test_bad_steps_per_execution_is_a_clear_error(bad):
     with pytest.raises(zoo.InvalidArgumentError, match="steps_per_execution"):
         zoo.build("perceptron", steps_per_execution=bad)
-
-
-def test_one_inter_op_thread_per_socket_unless_told():
-    code = "import zoo, tensorflow, os; print(os.environ.get('TF_NUM_INTEROP_THREADS'))"
-    sockets = zoo.runtime.cpu_sockets()
-    assert sockets is None or sockets >= 1
-    expected = str(sockets) if sockets else "None"
-    assert _probe({"TF_NUM_INTEROP_THREADS": None, "ZOO_RUNTIME_DEFAULTS": None}, code) == expected
-    assert _probe({"TF_NUM_INTEROP_THREADS": "4", "ZOO_RUNTIME_DEFAULTS": None}, code) == "4"

@@ -13,33 +13,12 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from pathlib import Path
-
-
-def cpu_sockets() -> int | None:
-    """Physical CPU packages, from Linux's topology files; ``None`` where they are not."""
-    ids = {
-        p.read_text().strip()
-        for p in Path("/sys/devices/system/cpu").glob("cpu[0-9]*/topology/physical_package_id")
-    }
-    return len(ids) or None
-
-
-def _runtime_env() -> dict[str, str]:
-    env = {
-        "TF_CPP_MIN_LOG_LEVEL": "2",  # keep TF's C++ banner out of user output
-        "TF_ENABLE_ONEDNN_OPTS": "1",
-    }
-    # Intel's oneDNN guide for TensorFlow: one inter-op thread per socket. TensorFlow's
-    # default (one per core) lets independent ops of a step contend for the same cores;
-    # on 2 cores cifar10_cnn trained at full speed in 5 of 7 runs with 1, 1 of 7 with 2.
-    if sockets := cpu_sockets():
-        env["TF_NUM_INTEROP_THREADS"] = str(sockets)
-    return env
-
 
 #: Environment variables the zoo sets unless the user already has.
-RUNTIME_ENV: dict[str, str] = _runtime_env()
+RUNTIME_ENV: dict[str, str] = {
+    "TF_CPP_MIN_LOG_LEVEL": "2",  # keep TF's C++ banner out of user output
+    "TF_ENABLE_ONEDNN_OPTS": "1",
+}
 
 
 #: Set to 0 to train batch norm with Keras' own ops instead of TensorFlow's fused kernel.
