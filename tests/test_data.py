@@ -57,6 +57,19 @@ def test_pipeline_batches_shuffles_train_only_and_prefetches():
     assert "Prefetch" in type(splits.train).__name__
 
 
+def test_pipelines_run_without_tf_data_autotuning_and_still_read_every_example():
+    # autotuning made many Keras CPU epochs run single-threaded (zoo.data.core.steady_options)
+    splits = zoo.data.load("digits", batch_size=16)
+    for ds in (splits.train, splits.val, splits.test):
+        assert ds.options().autotune.enabled is False
+    task = zoo.get_entry("mnist_mlp").task_spec
+    pairs = task.training_pairs(splits.train)  # what fit gets keeps the options
+    assert pairs.options().autotune.enabled is False
+    seen = sum(int(x.shape[0]) for x, _ in splits.train)
+    assert seen == int(splits.train.unbatch().reduce(0, lambda n, _: n + 1))
+    assert seen == len(list(zoo.data.load_raw("digits").train))
+
+
 @pytest.mark.parametrize(
     "name, task, shape",
     [

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import keras
 
-from benchmarks.programs.common import arrays, parse, report
+from benchmarks.programs.common import arrays, parse, report_keras
 
 
 def mnist_mlp() -> keras.Model:
@@ -70,10 +70,12 @@ def main() -> None:
             model = HAND_WRITTEN[name]()
         else:
             model = same_network(name, spec["overrides"])
-        report(
+        report_keras(
             name,
             len(x),
-            lambda e, m=model, x=x, y=y, b=batch: m.fit(x, y, batch_size=b, epochs=e, verbose=0),
+            lambda e, cbs, m=model, x=x, y=y, b=batch: m.fit(
+                x, y, batch_size=b, epochs=e, callbacks=cbs, verbose=0
+            ),
             args.epochs,
         )
 

@@ -10,7 +10,7 @@ import zoo  # first: the zoo's runtime settings must precede TensorFlow's import
 
 # isort: split
 
-from benchmarks.programs.common import arrays, parse, report
+from benchmarks.programs.common import arrays, parse, report_keras
 
 
 def dataset(name: str, x, y, batch_size: int):
@@ -40,15 +40,15 @@ def main() -> None:
         model = zoo.build(name, **spec["overrides"])
         if args.feed == "numpy":
 
-            def fit(e, m=model, x=x, y=y, b=batch):
-                return m.fit(x, y, batch_size=b, epochs=e, verbose=0)
+            def fit(e, cbs, m=model, x=x, y=y, b=batch):
+                return m.fit(x, y, batch_size=b, epochs=e, callbacks=cbs, verbose=0)
         else:
             train = dataset(name, x, y, batch)
 
-            def fit(e, m=model, d=train):
-                return m.fit(d, epochs=e, verbose=0)
+            def fit(e, cbs, m=model, d=train):
+                return m.fit(d, epochs=e, callbacks=cbs, verbose=0)
 
-        report(name, len(x), fit, args.epochs)
+        report_keras(name, len(x), fit, args.epochs)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 A loader returns *unbatched* train / validation / test datasets of
 ``(features, label)`` plus a :class:`DatasetInfo`; :func:`load` then applies
 one pipeline to all of them: fit to the model's input, scale, cache,
-shuffle (train only), batch and prefetch with AUTOTUNE.
+shuffle (train only), batch and prefetch, without tf.data's autotuning (see
+:func:`steady_options`).
 """
 
 from __future__ import annotations
@@ -182,6 +183,22 @@ def load(
     )
 
 
+def steady_options() -> Any:
+    """``tf.data`` options for the zoo's pipelines: tf.data's autotuning off.
+
+    With it on, Keras on TensorFlow trained many CPU epochs at about half speed, every
+    oneDNN kernel on one thread and the other core idle (``cifar10_cnn`` on 2 cores:
+    10 of 33 epochs took 2.55 s instead of 1.35 s); with it off, none of 66 did. The
+    parallel maps then use every core and prefetch keeps a batch ready, which still
+    feeds training several times faster than it consumes (benchmarks/RESULTS.md).
+    """
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return options
+
+
 def pipeline(
     raw: RawSplits,
     *,
@@ -229,7 +246,7 @@ def pipeline(
             ds = ds.map(lambda x, y: (vectorize(x), y), num_parallel_calls=autotune)
         if training and augment is not None:  # after the cache, so every epoch draws anew
             ds = ds.map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=autotune)
-        return ds.prefetch(autotune)
+        return ds.with_options(steady_options()).prefetch(autotune)
 
     return Splits(
         train=build(raw.train, True),
