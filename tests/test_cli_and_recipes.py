@@ -69,6 +69,17 @@ def test_doctor_says_when_fused_batch_norm_is_turned_off(capsys, monkeypatch):
     assert "batch norm  Keras' own ops (ZOO_FUSED_BATCH_NORM=0 is set)" in capsys.readouterr().out
 
 
+def test_doctor_shows_the_data_pipelines_autotuning_and_the_variable_turns_it_on(
+    capsys, monkeypatch
+):
+    assert main(["doctor"]) == 0
+    assert "tf.data     pipelines without autotuning" in capsys.readouterr().out
+    monkeypatch.setenv("ZOO_DATA_AUTOTUNE", "1")
+    assert main(["doctor"]) == 0
+    assert "tf.data     pipelines autotuned (ZOO_DATA_AUTOTUNE=1 is set)" in capsys.readouterr().out
+    assert zoo.data.load("digits", batch_size=8).train.options().autotune.enabled is True
+
+
 def test_datasets(capsys):
     assert main(["datasets"]) == 0
     out = capsys.readouterr().out

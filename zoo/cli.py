@@ -469,7 +469,19 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         print(f"runtime     {key}={os.environ.get(key, '')} ({who})")
     print(f"compile     steps_per_execution={COMPILE_KEYWORDS['steps_per_execution']} by default")
     print(_batch_norm_line(keras.backend.backend()))
+    print(_data_line())
     return 0
+
+
+def _data_line() -> str:
+    """Whether the zoo's tf.data pipelines autotune, and the variable that changes it."""
+    from zoo.runtime import DATA_AUTOTUNE_ENV, data_autotune
+
+    if data_autotune():
+        return f"tf.data     pipelines autotuned ({DATA_AUTOTUNE_ENV}=1 is set)"
+    return (
+        f"tf.data     pipelines without autotuning, for steady epochs ({DATA_AUTOTUNE_ENV}=1: on)"
+    )
 
 
 def _batch_norm_line(backend: str) -> str:

@@ -31,6 +31,15 @@ def fused_batch_norm() -> bool:
     return os.environ.get(FUSED_BATCH_NORM_ENV, "1") != "0"
 
 
+#: Set to 1 to let tf.data autotune the zoo's pipelines (see zoo.data.core.steady_options).
+DATA_AUTOTUNE_ENV = "ZOO_DATA_AUTOTUNE"
+
+
+def data_autotune() -> bool:
+    """Whether the zoo's ``tf.data`` pipelines autotune (off unless the variable says 1)."""
+    return os.environ.get(DATA_AUTOTUNE_ENV, "0") == "1"
+
+
 #: What :func:`configure` set in this process (so child processes can be run without it).
 APPLIED: dict[str, str] = {}
 

@@ -191,11 +191,14 @@ def steady_options() -> Any:
     10 of 33 epochs took 2.55 s instead of 1.35 s); with it off, none of 66 did. The
     parallel maps then use every core and prefetch keeps a batch ready, which still
     feeds training several times faster than it consumes (benchmarks/RESULTS.md).
+    ``ZOO_DATA_AUTOTUNE=1`` turns autotuning back on.
     """
     import tensorflow as tf
 
+    from zoo.runtime import data_autotune
+
     options = tf.data.Options()
-    options.autotune.enabled = False
+    options.autotune.enabled = data_autotune()
     return options
 
 
