@@ -478,18 +478,21 @@ def render(results: dict[str, Any]) -> str:
             "",
             f"Median of {t['runs']} runs; every program runs in a fresh process, the programs "
             "alternated back to back with the order rotated each round; one warm-up epoch "
-            "before the timed one. Same network, same batch size (the entry's default), same "
+            "before the timed one (the Keras programs run both in one `fit` call and time the "
+            "second with a callback). Same network, same batch size (the entry's default), same "
             "data. *keras*: the tutorial's hand-written Keras code (`compile` + `fit` on NumPy "
             "arrays, TensorFlow's own runtime settings); for entries past the first two it is "
             "the zoo's network compiled and fed that plain way. *zoo*: `zoo.build(name)` "
             "(its compile defaults: 32 steps per execution) fed by `zoo.data.pipeline`, with "
-            "the zoo's runtime settings (oneDNN on). *keras + oneDNN* and *zoo, NumPy fit* "
+            "the zoo's runtime settings (oneDNN on, fused batch norm, tf.data without "
+            "autotuning). *keras + oneDNN* and *zoo, NumPy fit* "
             "split the gain into its parts. *torch*: the tutorial's PyTorch loop, CPU torch. "
             "*zoo on jax*, *zoo on torch*: the zoo's program with `KERAS_BACKEND` set (one "
             "step per call on torch). "
-            "The last two columns divide samples per CPU second of each process instead: "
-            "this host's share of the CPU varies from minute to minute (the same epoch takes "
-            "1x or 1.5x as long), which the wall-clock spread shows and CPU time does not.",
+            "The last two columns divide samples per CPU second of each process instead: CPU "
+            "time leaves out waits, such as the epochs that Keras' own autotuned pipeline "
+            "(NumPy input) runs on one thread (benchmarks/README.md), and a host's changing "
+            "share of the CPU; PyTorch's threads may spin while they wait, which adds to it.",
             "",
         ]
         for note in t.get("reruns", []):

@@ -57,17 +57,30 @@ def test_pipeline_batches_shuffles_train_only_and_prefetches():
     assert "Prefetch" in type(splits.train).__name__
 
 
-def test_pipelines_run_without_tf_data_autotuning_and_still_read_every_example():
+def test_pipelines_run_without_tf_data_autotuning():
     # autotuning made many Keras CPU epochs run single-threaded (zoo.data.core.steady_options)
     splits = zoo.data.load("digits", batch_size=16)
     for ds in (splits.train, splits.val, splits.test):
         assert ds.options().autotune.enabled is False
-    task = zoo.get_entry("mnist_mlp").task_spec
-    pairs = task.training_pairs(splits.train)  # what fit gets keeps the options
-    assert pairs.options().autotune.enabled is False
-    seen = sum(int(x.shape[0]) for x, _ in splits.train)
-    assert seen == int(splits.train.unbatch().reduce(0, lambda n, _: n + 1))
-    assert seen == len(list(zoo.data.load_raw("digits").train))
+    pairs = zoo.get_entry("mnist_mlp").task_spec.training_pairs(splits.train)
+    assert pairs.options().autotune.enabled is False  # what fit gets keeps them
+
+
+def _labels(ds) -> list[int]:
+    return [int(v) for _, y in ds for v in y.numpy()]
+
+
+def test_training_batches_are_full_and_evaluation_keeps_every_example():
+    raw = zoo.data.load_raw("digits")
+    n_train, n_val = len(list(raw.train)), len(list(raw.val))
+    splits = zoo.data.pipeline(raw, batch_size=16)
+    assert splits.train.element_spec[0].shape[0] == 16  # a fixed shape to build the step for
+    first, second = _labels(splits.train), _labels(splits.train)
+    assert len(first) == len(second) == n_train - n_train % 16
+    assert sorted(first) != sorted(second)  # a different remainder is left out each epoch
+    assert len(_labels(splits.val)) == n_val and len(_labels(splits.test)) == len(list(raw.test))
+    small = zoo.data.pipeline(raw, batch_size=n_train + 1)  # less than one batch: all of it
+    assert len(_labels(small.train)) == n_train
 
 
 @pytest.mark.parametrize(
