@@ -188,7 +188,7 @@ def steady_options() -> Any:
 
     With it on, Keras on TensorFlow trained many CPU epochs at about half speed, every
     oneDNN kernel on one thread and the other core idle (``cifar10_cnn`` on 2 cores:
-    10 of 33 epochs took 2.55 s instead of 1.35 s); with it off, none of 66 did. The
+    19 of 55 epochs took 2.55 s instead of 1.35 s); with it off, none of 88 did. The
     parallel maps then use every core and prefetch keeps a batch ready, which still
     feeds training several times faster than it consumes (benchmarks/RESULTS.md).
     ``ZOO_DATA_AUTOTUNE=1`` turns autotuning back on.
