@@ -182,6 +182,25 @@ def fp32_peak(info: dict[str, str] | None = None, cores: int | None = None) -> d
             "rule": rule}  # fmt: skip
 
 
+def matmul_ceiling(size: int = 4096, rounds: int = 5) -> dict[str, Any]:
+    """The best fp32 rate this process reached on a large matmul (TensorFlow, oneDNN): what
+    the CPU delivers, boost clock included, beside :func:`fp32_peak`'s nominal figure."""
+    import time
+
+    import tensorflow as tf
+
+    a, b = tf.random.normal((size, size)), tf.random.normal((size, size))
+    product = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)))
+    product()  # trace and warm up
+    best = 0.0
+    for _ in range(rounds):
+        start = time.perf_counter()
+        product().numpy()
+        best = max(best, 2 * size**3 / (time.perf_counter() - start) / 1e9)
+    rule = f"best of {rounds} TensorFlow fp32 {size}x{size} matmuls: {best:,.0f} GFLOP/s"
+    return {"gflops": best, "rule": rule}
+
+
 def fraction_of_peak(forward_flops: float, samples_per_s: float, peak_gflops: float) -> float:
     """Training's share of the fp32 peak: a step costs about 3x the forward pass (forward,
     and the gradients with respect to activations and to weights)."""

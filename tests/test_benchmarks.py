@@ -128,6 +128,15 @@ def test_report_gives_each_row_its_fraction_of_peak():
     row["model"] = "cifar10_cnn"
     text = run.render(results).split("### Fraction of the fp32 peak")[1]
     assert _cells(text, "cifar10_cnn")[2] == "7.5% ❌ (goal 50%)"
+    results["throughput"]["ceiling"] = {"gflops": 150.0, "rule": "a matmul by hand"}
+    text = run.render(results).split("### Fraction of the fp32 peak")[1]
+    assert _cells(text, "cifar10_cnn")[-1] == "5.0%"  # 3e6 x 2,500 / 1.5e11
+    assert "zoo, of 150 GFLOP/s" in text and "(a matmul by hand, 150% of the computed peak" in text
+
+
+def test_matmul_ceiling_measures_a_rate():
+    ceiling = harness.matmul_ceiling(size=256, rounds=2)
+    assert ceiling["gflops"] > 0.1 and "256x256" in ceiling["rule"]
 
 
 def test_report_shows_the_zoo_on_the_other_backends_against_tensorflow(monkeypatch):
