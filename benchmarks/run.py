@@ -654,7 +654,7 @@ PEAK_GOALS = {"cifar10_cnn": 0.5}
 
 def render_peak(t: dict[str, Any]) -> list[str]:
     """Each row's training FLOP rate as a share of the machine's fp32 peak."""
-    peak = t["peak"]
+    peak, ceiling = t["peak"], t.get("ceiling")
     programs = [p for p in ("zoo", "keras", "torch") if p in t["programs"]]
     rows = []
     for row in t["rows"]:
@@ -667,12 +667,10 @@ def render_peak(t: dict[str, Any]) -> list[str]:
         if goal is not None:
             share = fraction_of_peak(row["flops"], row["zoo"]["median"], peak["gflops"])
             cells[0] += " ✅" if share >= goal else f" ❌ (goal {goal:.0%})"
-        ceiling = t.get("ceiling")
         if ceiling:
             share = fraction_of_peak(row["flops"], row["zoo"]["median"], ceiling["gflops"])
             cells.append(f"{share:.1%}")
         rows.append([row["model"], f"{row['flops'] / 1e6:,.2f}", *cells])
-    ceiling = t.get("ceiling")
     extra = [f"zoo, of {ceiling['gflops']:,.0f} GFLOP/s"] if ceiling else []
     measured = (
         f" The last column divides by what the CPU delivered instead ({ceiling['rule']}, "
