@@ -61,12 +61,20 @@ def test_doctor(capsys):
     assert "tensorflow" in out and "devices" in out and "keras" in out
     assert "TF_ENABLE_ONEDNN_OPTS=" in out and "steps_per_execution=32" in out
     assert "batch norm  TensorFlow's fused kernel when training" in out
+    assert "optimizer   Adam, AdamW: one fused TensorFlow op per variable" in out
 
 
 def test_doctor_says_when_fused_batch_norm_is_turned_off(capsys, monkeypatch):
     monkeypatch.setenv("ZOO_FUSED_BATCH_NORM", "0")
     assert main(["doctor"]) == 0
     assert "batch norm  Keras' own ops (ZOO_FUSED_BATCH_NORM=0 is set)" in capsys.readouterr().out
+
+
+def test_doctor_says_when_the_fused_optimizer_is_turned_off(capsys, monkeypatch):
+    monkeypatch.setenv("ZOO_FUSED_OPTIMIZER", "0")
+    assert main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    assert "optimizer   Adam, AdamW: Keras' own ops (ZOO_FUSED_OPTIMIZER=0 is set)" in out
 
 
 def test_doctor_shows_the_data_pipelines_autotuning_and_the_variable_turns_it_on(

@@ -469,6 +469,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         print(f"runtime     {key}={os.environ.get(key, '')} ({who})")
     print(f"compile     steps_per_execution={COMPILE_KEYWORDS['steps_per_execution']} by default")
     print(_batch_norm_line(keras.backend.backend()))
+    print(_optimizer_line(keras.backend.backend()))
     print(_data_line())
     return 0
 
@@ -488,13 +489,27 @@ def _batch_norm_line(backend: str) -> str:
     """Which batch norm the zoo's models train with, and the variable that changes it."""
     from zoo.runtime import FUSED_BATCH_NORM_ENV, fused_batch_norm
 
+    return "batch norm  " + _fused_path(
+        backend, fused_batch_norm(), FUSED_BATCH_NORM_ENV, "TensorFlow's fused kernel when training"
+    )
+
+
+def _optimizer_line(backend: str) -> str:
+    """How the zoo's Adam and AdamW update, and the variable that changes it."""
+    from zoo.runtime import FUSED_OPTIMIZER_ENV, fused_optimizer
+
+    return "optimizer   Adam, AdamW: " + _fused_path(
+        backend, fused_optimizer(), FUSED_OPTIMIZER_ENV, "one fused TensorFlow op per variable"
+    )
+
+
+def _fused_path(backend: str, enabled: bool, env: str, fused: str) -> str:
+    """``fused`` or Keras' own ops, and why: the backend, or the variable ``env``."""
     if backend != "tensorflow":
-        how = f"Keras' own ops (the fused kernel is TensorFlow's; {backend} is active)"
-    elif fused_batch_norm():
-        how = f"TensorFlow's fused kernel when training ({FUSED_BATCH_NORM_ENV}=0: Keras' own)"
-    else:
-        how = f"Keras' own ops ({FUSED_BATCH_NORM_ENV}=0 is set)"
-    return f"batch norm  {how}"
+        return f"Keras' own ops (the fused path is TensorFlow's; {backend} is active)"
+    if enabled:
+        return f"{fused} ({env}=0: Keras' own)"
+    return f"Keras' own ops ({env}=0 is set)"
 
 
 def _run_arguments(s: argparse.ArgumentParser, *, set_help: str) -> None:

@@ -422,8 +422,10 @@ def make_optimizer(
         raise InvalidArgumentError(
             f"optimizer must be a name such as 'adam' or a keras optimizer, got {optimizer!r}."
         )
+    from zoo.models._optimizers import FUSED_OPTIMIZERS
+
     try:
-        cls = type(keras.optimizers.get(optimizer))
+        cls = FUSED_OPTIMIZERS.get(optimizer.lower()) or type(keras.optimizers.get(optimizer))
     except ValueError:
         valid = ["adam", "adamw", "sgd", "rmsprop", "adagrad", "adadelta", "adamax", "nadam"]
         raise InvalidArgumentError(

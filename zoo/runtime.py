@@ -21,14 +21,29 @@ RUNTIME_ENV: dict[str, str] = {
 }
 
 
+def _switch(name: str, default: bool) -> bool:
+    """A yes/no setting from environment variable ``name``: ``0`` is off, ``1`` on, and
+    unset is ``default``. Read when a training step is traced, so a change also applies to
+    models already built."""
+    return os.environ.get(name, "1" if default else "0") != "0"
+
+
 #: Set to 0 to train batch norm with Keras' own ops instead of TensorFlow's fused kernel.
 FUSED_BATCH_NORM_ENV = "ZOO_FUSED_BATCH_NORM"
 
 
 def fused_batch_norm() -> bool:
-    """Whether the zoo's batch norm trains through TensorFlow's fused kernel (read when a
-    training step is traced, so the variable also applies to models already built)."""
-    return os.environ.get(FUSED_BATCH_NORM_ENV, "1") != "0"
+    """Whether the zoo's batch norm trains through TensorFlow's fused kernel."""
+    return _switch(FUSED_BATCH_NORM_ENV, default=True)
+
+
+#: Set to 0 to update Adam and AdamW with Keras' own ops instead of TensorFlow's fused one.
+FUSED_OPTIMIZER_ENV = "ZOO_FUSED_OPTIMIZER"
+
+
+def fused_optimizer() -> bool:
+    """Whether the zoo's Adam and AdamW update through TensorFlow's fused op."""
+    return _switch(FUSED_OPTIMIZER_ENV, default=True)
 
 
 #: Set to 1 to let tf.data autotune the zoo's pipelines (see zoo.data.core.steady_options).
@@ -37,7 +52,7 @@ DATA_AUTOTUNE_ENV = "ZOO_DATA_AUTOTUNE"
 
 def data_autotune() -> bool:
     """Whether the zoo's ``tf.data`` pipelines autotune (off unless the variable says 1)."""
-    return os.environ.get(DATA_AUTOTUNE_ENV, "0") == "1"
+    return _switch(DATA_AUTOTUNE_ENV, default=False)
 
 
 #: What :func:`configure` set in this process (so child processes can be run without it).

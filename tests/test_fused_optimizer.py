@@ -1,0 +1,135 @@
+"""The zoo's Adam and AdamW: one fused TensorFlow op per variable, Keras' update otherwise."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import zoo
+from zoo.models._optimizers import Adam, AdamW
+from zoo.registry import make_optimizer
+
+SHAPES = ((6, 4), (4,), (3, 2, 2))
+
+
+def _run(optimizer, steps: int = 6, sparse: bool = False):
+    """Apply ``steps`` fixed gradients to fixed variables; the variables and slots after."""
+    rng = np.random.default_rng(0)
+    variables = [keras.Variable(rng.normal(size=s).astype("float32")) for s in SHAPES]
+    optimizer.build(variables)
+    for _ in range(steps):
+        grads = [tf.constant(rng.normal(size=s).astype("float32")) for s in SHAPES]
+        if sparse:  # an embedding's gradient: rows 0 and 3 looked up twice, row 5 once
+            values = tf.constant(rng.normal(size=(5, 4)).astype("float32"))
+            grads[0] = tf.IndexedSlices(values, tf.constant([0, 3, 0, 5, 3]), tf.constant([6, 4]))
+        optimizer.apply(grads, variables)
+    return [v.numpy() for v in variables] + [v.numpy() for v in optimizer.variables]
+
+
+def _assert_same(ours, theirs):
+    for a, b in zip(ours, theirs, strict=True):
+        np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("cls", "keras_cls", "kw"),
+    [
+        (Adam, keras.optimizers.Adam, {}),
+        (Adam, keras.optimizers.Adam, {"learning_rate": 0.1, "beta_1": 0.5, "epsilon": 1e-3}),
+        (Adam, keras.optimizers.Adam, {"clipnorm": 0.5, "gradient_accumulation_steps": 2}),
+        (Adam, keras.optimizers.Adam, {"use_ema": True, "ema_overwrite_frequency": 3}),
+        (AdamW, keras.optimizers.AdamW, {"weight_decay": 0.1, "learning_rate": 0.05}),
+    ],
+)
+def test_update_matches_keras(cls, keras_cls, kw):
+    _assert_same(_run(cls(**kw)), _run(keras_cls(**kw)))
+
+
+def test_learning_rate_schedule_is_followed():
+    def schedule():
+        return keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=2, decay_rate=0.3)
+
+    _assert_same(_run(Adam(schedule())), _run(keras.optimizers.Adam(schedule())))
+
+
+def test_sparse_gradient_updates_as_its_dense_sum():
+    """An embedding row looked up twice in a batch gets the square of its summed gradient
+    in ``v``, as Adam's formula and Keras' JAX and torch backends have it. Keras' own
+    TensorFlow path squares each lookup's part instead, which differs."""
+
+    class Densified(keras.optimizers.Adam):
+        def apply(self, grads, variables):
+            return super().apply([tf.convert_to_tensor(g) for g in grads], variables)
+
+    ours = _run(Adam(0.1), sparse=True)
+    _assert_same(ours, _run(Densified(0.1), sparse=True))
+    keras_sparse = _run(keras.optimizers.Adam(0.1), sparse=True)
+    assert not np.allclose(ours[0], keras_sparse[0], rtol=1e-3)
+
+
+def _ops_traced(optimizer, strategy=None) -> set[str]:
+    strategy = strategy or tf.distribute.get_strategy()
+    with strategy.scope():
+        variable = keras.Variable(np.ones((3, 2), "float32"))
+        optimizer.build([variable])
+    fn = tf.function(lambda g: strategy.run(optimizer.apply, args=([g], [variable])))
+    graph = fn.get_concrete_function(tf.TensorSpec((3, 2), tf.float32)).graph
+    return {op.type for op in graph.get_operations()}
+
+
+def test_one_fused_op_per_variable():
+    assert "ResourceApplyAdam" in _ops_traced(Adam())
+    assert "ResourceApplyAdam" in _ops_traced(AdamW(weight_decay=0.01))
+
+
+def test_keras_path_for_amsgrad_strategies_and_the_variable(monkeypatch):
+    assert "ResourceApplyAdam" not in _ops_traced(Adam(amsgrad=True))
+    strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
+    with strategy.scope():
+        optimizer = Adam()
+    assert "ResourceApplyAdam" not in _ops_traced(optimizer, strategy)
+    monkeypatch.setenv("ZOO_FUSED_OPTIMIZER", "0")
+    assert "ResourceApplyAdam" not in _ops_traced(Adam())
+
+
+def test_amsgrad_and_the_variable_still_match_keras(monkeypatch):
+    _assert_same(_run(Adam(amsgrad=True)), _run(keras.optimizers.Adam(amsgrad=True)))
+    monkeypatch.setenv("ZOO_FUSED_OPTIMIZER", "0")
+    _assert_same(_run(Adam(0.1), sparse=True), _run(keras.optimizers.Adam(0.1), sparse=True))
+
+
+def test_names_build_the_fused_classes_and_others_stay_keras():
+    assert type(make_optimizer("adam", learning_rate=0.01)) is Adam
+    assert type(make_optimizer("AdamW", weight_decay=0.01)) is AdamW
+    assert type(make_optimizer("sgd")) is keras.optimizers.SGD
+    mine = keras.optimizers.Adam()
+    assert make_optimizer(mine) is mine  # an instance is the user's choice
+    assert type(zoo.build("mnist_mlp").optimizer) is Adam
+
+
+def test_model_trains_saves_and_loads_with_optimizer_state(tmp_path):
+    model = zoo.build("mnist_mlp", units=(16,), input_shape=(12,), num_classes=3)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 12)).astype("float32"), rng.integers(0, 3, 64)
+    before = model.evaluate(x, y, verbose=0)[0]
+    model.fit(x, y, epochs=5, batch_size=16, verbose=0)
+    assert model.evaluate(x, y, verbose=0)[0] < before
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert type(loaded.optimizer) is Adam
+    for a, b in zip(loaded.optimizer.variables, model.optimizer.variables, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_xla_compiled_step_matches_keras():
+    def trained(optimizer):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(3)])
+        model.compile(optimizer, "mse", jit_compile=True)
+        rng = np.random.default_rng(0)
+        model.fit(rng.normal(size=(32, 5)), rng.normal(size=(32, 3)), batch_size=8, verbose=0)
+        return model.get_weights()
+
+    _assert_same(trained(Adam(0.1)), trained(keras.optimizers.Adam(0.1)))
