@@ -87,7 +87,7 @@ def load_keras_file(path: Path, *, trusted: bool = False) -> Any:
         with warnings.catch_warnings():  # a model saved before its first fit step
             warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
             model = keras.saving.load_model(path, safe_mode=not trusted)
-        return steps_this_backend_runs(model)
+        return _fused_optimizer(steps_this_backend_runs(model))
     except ValueError as exc:
         if "safe_mode" in str(exc) or "Lambda" in str(exc):
             raise InvalidArgumentError(
@@ -101,3 +101,12 @@ def load_keras_file(path: Path, *, trusted: bool = False) -> Any:
             f"{path}: Keras cannot load this model ({type(exc).__name__}: {exc}). It may be "
             "damaged or saved by an incompatible Keras version; train or save it again."
         ) from None
+
+
+def _fused_optimizer(model: Any) -> Any:
+    """``model`` with its Adam updating as the zoo's does: the file holds Keras' class."""
+    from zoo.models._optimizers import fused
+
+    optimizer = getattr(model, "optimizer", None)
+    fused(getattr(optimizer, "inner_optimizer", optimizer))  # inside a loss-scale wrapper
+    return model

@@ -397,7 +397,9 @@ def make_optimizer(
     global_clipnorm: float | None = None,
     weight_decay: float | None = None,
 ) -> Any:
-    """An optimizer instance from a name (or instance) and the common options."""
+    """An optimizer instance from a name (or instance) and the common options. Adam and
+    AdamW made from a name update through TensorFlow's fused op (zoo.models._optimizers);
+    an instance is the caller's and is used as it is."""
     import keras
 
     options = {
@@ -422,17 +424,17 @@ def make_optimizer(
         raise InvalidArgumentError(
             f"optimizer must be a name such as 'adam' or a keras optimizer, got {optimizer!r}."
         )
-    from zoo.models._optimizers import FUSED_OPTIMIZERS
-
     try:
-        cls = FUSED_OPTIMIZERS.get(optimizer.lower()) or type(keras.optimizers.get(optimizer))
+        cls = type(keras.optimizers.get(optimizer))
     except ValueError:
         valid = ["adam", "adamw", "sgd", "rmsprop", "adagrad", "adadelta", "adamax", "nadam"]
         raise InvalidArgumentError(
             f"Unknown optimizer {optimizer!r}. Try one of {valid}."
         ) from None
+    from zoo.models._optimizers import fused
+
     try:
-        return cls(**options)
+        return fused(cls(**options))
     except (TypeError, ValueError) as exc:
         raise InvalidArgumentError(f"Cannot make optimizer {optimizer!r}: {exc}") from None
 

@@ -1,7 +1,6 @@
 """Model families; importing this package registers every builder."""
 
 from zoo.models import (  # noqa: F401
-    _optimizers,
     _schedules,
     bert,
     cnn,

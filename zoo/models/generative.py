@@ -22,7 +22,7 @@ from keras import ops
 
 from zoo.models._blocks import check_positive, check_range
 from zoo.models._layers import BatchNormalization, output_dtype
-from zoo.models._optimizers import Adam
+from zoo.models._optimizers import clone, fused
 from zoo.registry import register
 from zoo.tasks import AUTOENCODE, GENERATE, Task, register_task
 
@@ -569,12 +569,12 @@ class GAN(_CompiledOnLoad, keras.Model):
     def compile(self, optimizer=None, loss=None, metrics=None, **kwargs):
         """Two optimizers cloned from ``optimizer`` (default Adam(2e-4, beta_1=0.5))."""
         if optimizer is None or isinstance(optimizer, str):
-            optimizer = Adam(2e-4, beta_1=0.5)
+            optimizer = fused(keras.optimizers.Adam(2e-4, beta_1=0.5))
         config = optimizer.get_config()
         if isinstance(optimizer, keras.optimizers.Adam) and config.get("beta_1") == 0.9:
             config["beta_1"] = 0.5  # the GAN setting
-        self.d_optimizer = type(optimizer).from_config(config)
-        self.g_optimizer = type(optimizer).from_config(config)
+        self.d_optimizer = clone(optimizer, config)
+        self.g_optimizer = clone(optimizer, config)
         # build their slots now, in the strategy's scope, not lazily inside a replica
         self.d_optimizer.build(self.discriminator.trainable_weights)
         self.g_optimizer.build(self.generator.trainable_weights)
@@ -759,7 +759,8 @@ class Diffusion(_CompiledOnLoad, keras.Model):
 
     def compile(self, optimizer=None, loss=None, metrics=None, **kwargs):
         kwargs.pop("jit_compile", None)
-        super().compile(optimizer=optimizer or Adam(), jit_compile=_jit_own_step(), **kwargs)
+        optimizer = optimizer or fused(keras.optimizers.Adam())
+        super().compile(optimizer=optimizer, jit_compile=_jit_own_step(), **kwargs)
 
     def _noised(self, images):
         x0 = ops.cast(images, "float32") * 2.0 - 1.0
