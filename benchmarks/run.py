@@ -229,7 +229,8 @@ def time_to_accuracy(quick: bool, runs: int, log) -> list[dict[str, Any]]:
         if quick and dataset != "mnist_5k":
             continue
         variants = ("zoo", "keras") if compare else ("zoo",)
-        rounds = min(runs, 3) if compare else 1  # each round trains to the target: costly
+        # each round trains to the target (costly); one seed's epoch count is noise of +-1
+        rounds = min(runs, 3)
         found: dict[str, list[dict]] = {v: [] for v in variants}
         for r in range(rounds):
             for variant in variants if r % 2 == 0 else variants[::-1]:
@@ -486,7 +487,7 @@ def render(results: dict[str, Any]) -> str:
             "arrays, TensorFlow's own runtime settings); for entries past the first two it is "
             "the zoo's network compiled and fed that plain way. *zoo*: `zoo.build(name)` "
             "(its compile defaults: 32 steps per execution) fed by `zoo.data.pipeline`, with "
-            "the zoo's runtime settings (oneDNN on, fused batch norm, tf.data without "
+            "the zoo's runtime settings (oneDNN on, fused batch norm and Adam, tf.data without "
             "autotuning). *keras + oneDNN* and *zoo, NumPy fit* "
             "split the gain into its parts. *torch*: the tutorial's PyTorch loop, CPU torch. "
             "*zoo on jax*, *zoo on torch*: the zoo's program with `KERAS_BACKEND` set (one "
