@@ -8,12 +8,14 @@ the per-op dispatch of their step (benchmarks/README.md). The formula is Keras' 
 and ``v`` move by ``(1 - beta)`` of their distance to the gradient and its square, and the
 step is ``lr * sqrt(1 - beta_2^t) / (1 - beta_1^t) * m / (sqrt(v) + epsilon)``.
 
-A sparse gradient (an ``Embedding``'s ``tf.IndexedSlices``) keeps Keras' update. Keras on
-TensorFlow squares it one lookup at a time, so a token seen twice in a batch adds
-``g1² + g2²`` to ``v`` where Adam's formula (and Keras on JAX and torch) has
-``(g1 + g2)²``. That gives frequent tokens larger steps, and the recipes' results were
-measured with it: fused with the summed gradient, ``char_lstm`` (a hundred characters, each
-looked up thousands of times a batch) ended at perplexity 13.3 instead of 10.8.
+A step with a sparse gradient (an ``Embedding``'s ``tf.IndexedSlices``) keeps Keras' update
+for all its variables. Keras on TensorFlow squares that gradient one lookup at a time, so a
+token seen twice in a batch adds ``g1² + g2²`` to ``v`` where Adam's formula (and Keras on
+JAX and torch) has ``(g1 + g2)²``. That gives frequent tokens larger steps, and the recipes'
+results were measured with it: fused with the summed gradient, ``char_lstm`` (a hundred
+characters, each looked up thousands of times a batch) ended at perplexity 13.3 instead of
+10.8. Fusing only the dense variables beside the embedding gained nothing measurable in the
+text networks (benchmarks/README.md).
 
 :func:`fused` swaps the update on an *instance* of Keras' own class rather than defining a
 subclass: the optimizer stays ``keras.optimizers.Adam``, so a ``.keras`` file saved with it
@@ -53,7 +55,7 @@ def fused(optimizer: Any) -> Any:
 
 def _fused_update(self: Any, grads: list, trainable_variables: list, learning_rate: Any):
     """The update :func:`fused` installs: the kernel where it applies, Keras' elsewhere."""
-    if _fusable(self, trainable_variables):
+    if _fusable(self, grads, trainable_variables):
         _apply_adam(self, grads, trainable_variables, learning_rate)
     else:
         getattr(self, _KERAS_UPDATE)(grads, trainable_variables, learning_rate)
@@ -70,15 +72,19 @@ def clone(optimizer: Any, config: dict[str, Any]) -> Any:
     return fused(copy) if is_fused(optimizer) else copy
 
 
-def _fusable(optimizer: Any, trainable_variables: list) -> bool:
+def _fusable(optimizer: Any, grads: list, trainable_variables: list) -> bool:
     from zoo.runtime import fused_optimizer
 
     if not fused_optimizer() or optimizer.amsgrad:
         return False
     import tensorflow as tf
 
-    return not tf.distribute.has_strategy() and all(
-        keras.backend.standardize_dtype(v.dtype) in _FUSABLE_DTYPES for v in trainable_variables
+    return (
+        not tf.distribute.has_strategy()
+        and not any(isinstance(g, tf.IndexedSlices) for g in grads)
+        and all(
+            keras.backend.standardize_dtype(v.dtype) in _FUSABLE_DTYPES for v in trainable_variables
+        )
     )
 
 
@@ -96,9 +102,6 @@ def _apply_adam(optimizer: Any, grads: list, trainable_variables: list, learning
         "epsilon": tf.cast(optimizer.epsilon, "float32"),
     }
     for grad, variable in zip(grads, trainable_variables, strict=True):
-        if isinstance(grad, tf.IndexedSlices):  # an embedding's: Keras' update (see above)
-            optimizer.update_step(grad, _tf_variable(variable), learning_rate)
-            continue
         index = optimizer._get_variable_index(variable)
         var = _tf_variable(variable)
         tf.raw_ops.ResourceApplyAdam(
