@@ -154,6 +154,12 @@ def test_model_trains_saves_as_keras_adam_and_loads_fused(tmp_path):
     loaded.fit(x, y, epochs=1, batch_size=16, verbose=0)  # and it trains on
 
 
+def test_a_loaded_gan_clones_a_fused_adam(tmp_path):
+    zoo.build("gan", image_shape=(8, 8, 1), noise_dim=4).save(tmp_path / "gan.keras")
+    gan = load_keras_file(tmp_path / "gan.keras")
+    assert is_fused(gan.d_optimizer) and is_fused(gan.g_optimizer)
+
+
 def test_xla_compiled_step_matches_keras():
     def trained(optimizer):
         keras.utils.set_random_seed(0)

@@ -499,7 +499,10 @@ def _optimizer_line(backend: str) -> str:
     from zoo.runtime import FUSED_OPTIMIZER_ENV, fused_optimizer
 
     return "optimizer   Adam, AdamW: " + _fused_path(
-        backend, fused_optimizer(), FUSED_OPTIMIZER_ENV, "one fused TensorFlow op per variable"
+        backend,
+        fused_optimizer(),
+        FUSED_OPTIMIZER_ENV,
+        "one fused TensorFlow op per variable, Keras' ops for a step with a sparse gradient",
     )
 
 

@@ -44,7 +44,10 @@ class _CompiledOnLoad:
     def compile_from_config(self, config: dict[str, Any]) -> None:
         from zoo.compat import steps_this_backend_runs
 
-        self.compile(**keras.saving.deserialize_keras_object(config))
+        keywords = keras.saving.deserialize_keras_object(config)
+        if keywords.get("optimizer") is not None:  # the file holds Keras' Adam: fuse it
+            keywords["optimizer"] = fused(keywords["optimizer"])  # before the GAN clones it
+        self.compile(**keywords)
         steps_this_backend_runs(self)
 
 
