@@ -62,6 +62,7 @@ def test_doctor(capsys):
     assert "TF_ENABLE_ONEDNN_OPTS=" in out and "steps_per_execution=32" in out
     assert "batch norm  TensorFlow's fused kernel when training" in out
     assert "optimizer   Adam, AdamW: one fused TensorFlow op per variable" in out
+    assert "masked RNN  a right-padded training batch runs unmasked" in out
 
 
 def test_doctor_says_when_fused_batch_norm_is_turned_off(capsys, monkeypatch):
@@ -75,6 +76,13 @@ def test_doctor_says_when_the_fused_optimizer_is_turned_off(capsys, monkeypatch)
     assert main(["doctor"]) == 0
     out = capsys.readouterr().out
     assert "optimizer   Adam, AdamW: Keras' own ops (ZOO_FUSED_OPTIMIZER=0 is set)" in out
+
+
+def test_doctor_says_when_unmasked_right_padding_is_turned_off(capsys, monkeypatch):
+    monkeypatch.setenv("ZOO_UNMASKED_RIGHT_PADDING", "0")
+    assert main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    assert "masked RNN  Keras' own ops (ZOO_UNMASKED_RIGHT_PADDING=0 is set)" in out
 
 
 def test_doctor_shows_the_data_pipelines_autotuning_and_the_variable_turns_it_on(

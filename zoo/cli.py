@@ -470,6 +470,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     print(f"compile     steps_per_execution={COMPILE_KEYWORDS['steps_per_execution']} by default")
     print(_batch_norm_line(keras.backend.backend()))
     print(_optimizer_line(keras.backend.backend()))
+    print(_masked_rnn_line(keras.backend.backend()))
     print(_data_line())
     return 0
 
@@ -503,6 +504,18 @@ def _optimizer_line(backend: str) -> str:
         fused_optimizer(),
         FUSED_OPTIMIZER_ENV,
         "one fused TensorFlow op per variable, Keras' ops for a step with a sparse gradient",
+    )
+
+
+def _masked_rnn_line(backend: str) -> str:
+    """How the zoo's masked RNNs train on right-padded batches, and the variable for it."""
+    from zoo.runtime import UNMASKED_RIGHT_PADDING_ENV, unmasked_right_padding
+
+    return "masked RNN  " + _fused_path(
+        backend,
+        unmasked_right_padding(),
+        UNMASKED_RIGHT_PADDING_ENV,
+        "a right-padded training batch runs unmasked, to its longest sequence",
     )
 
 

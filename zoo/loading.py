@@ -87,7 +87,7 @@ def load_keras_file(path: Path, *, trusted: bool = False) -> Any:
         with warnings.catch_warnings():  # a model saved before its first fit step
             warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
             model = keras.saving.load_model(path, safe_mode=not trusted)
-        return _fused_optimizer(steps_this_backend_runs(model))
+        return _zoo_speedups(steps_this_backend_runs(model))
     except ValueError as exc:
         if "safe_mode" in str(exc) or "Lambda" in str(exc):
             raise InvalidArgumentError(
@@ -103,10 +103,13 @@ def load_keras_file(path: Path, *, trusted: bool = False) -> Any:
         ) from None
 
 
-def _fused_optimizer(model: Any) -> Any:
-    """``model`` with its Adam updating as the zoo's does: the file holds Keras' class."""
+def _zoo_speedups(model: Any) -> Any:
+    """``model`` training as the zoo's own do: the file holds Keras' classes, and the zoo's
+    fused Adam and unmasked right-padded RNN loops are set on the instances."""
     from zoo.models._optimizers import fused
+    from zoo.models._recurrent import skip_right_padding
 
+    skip_right_padding(model)
     optimizer = getattr(model, "optimizer", None)
     fused(getattr(optimizer, "inner_optimizer", optimizer))  # inside a loss-scale wrapper
     return model

@@ -365,10 +365,12 @@ def build(
             f"Compile keywords {sorted(compile_kw)} were given with compile=False; "
             "drop them or compile the model."
         )
+    from zoo.models._recurrent import skip_right_padding
+
     kwargs = validate_overrides(entry, overrides)
     scope = _strategy_scope(strategy)
     with scope:
-        model = entry.builder(**kwargs)
+        model = skip_right_padding(entry.builder(**kwargs))
         if compile:
             compile_model(model, entry, **compile_kw)
     return model

@@ -46,6 +46,15 @@ def fused_optimizer() -> bool:
     return _switch(FUSED_OPTIMIZER_ENV, default=True)
 
 
+#: Set to 0 to run masked RNNs through Keras' masked loop even when a batch is right-padded.
+UNMASKED_RIGHT_PADDING_ENV = "ZOO_UNMASKED_RIGHT_PADDING"
+
+
+def unmasked_right_padding() -> bool:
+    """Whether the zoo's RNNs run a right-padded batch unmasked (zoo.models._recurrent)."""
+    return _switch(UNMASKED_RIGHT_PADDING_ENV, default=True)
+
+
 #: Set to 1 to let tf.data autotune the zoo's pipelines (see zoo.data.core.steady_options).
 DATA_AUTOTUNE_ENV = "ZOO_DATA_AUTOTUNE"
 
