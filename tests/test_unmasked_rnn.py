@@ -121,6 +121,21 @@ def test_keras_masked_loop_runs_where_the_shortcut_does_not_apply(why, kwargs, t
         assert _steps_run(kwargs, training=training, lengths=lengths) == STEPS, why
 
 
+def test_keras_masked_loop_runs_under_xla():
+    layer = unmask_right_padding(keras.layers.RNN(CountingCell(4)))
+    x = tf.constant(np.ones((3, STEPS, 2), "float32"))
+    mask = tf.constant(np.arange(STEPS)[None, :] < np.array([[4], [2], [3]]))
+    tf.function(lambda: layer(x, mask=mask, training=True), jit_compile=True)()
+    assert int(layer.cell.steps.numpy()) - 1 == STEPS
+
+
+def test_a_zoo_text_model_trains_with_jit_compile():
+    model = zoo.build("lstm_text", jit_compile=True, **zoo.get_entry("lstm_text").test_overrides)
+    x = _ids()[:, : model.inputs[0].shape[1]]
+    history = model.fit(x, np.zeros(len(x), "int64"), epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+
+
 def test_the_variable_turns_it_off(monkeypatch):
     monkeypatch.setenv("ZOO_UNMASKED_RIGHT_PADDING", "0")
     assert _steps_run() == STEPS
