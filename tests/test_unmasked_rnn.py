@@ -136,6 +136,21 @@ def test_a_zoo_text_model_trains_with_jit_compile():
     assert np.isfinite(history.history["loss"]).all()
 
 
+class PairCell(keras.layers.Layer):
+    """A cell with two outputs a step: the shortcut's reads assume one."""
+
+    state_size = 2
+    output_size = (2, 2)
+
+    def call(self, inputs, states):
+        return (states[0], states[0]), states
+
+
+def test_a_cell_with_several_outputs_keeps_keras_loop():
+    assert not is_unmasking(unmask_right_padding(keras.layers.RNN(PairCell())))
+    assert is_unmasking(unmask_right_padding(keras.layers.RNN(CountingCell(2))))
+
+
 def test_the_variable_turns_it_off(monkeypatch):
     monkeypatch.setenv("ZOO_UNMASKED_RIGHT_PADDING", "0")
     assert _steps_run() == STEPS

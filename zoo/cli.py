@@ -468,9 +468,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         who = "set by zoo" if key in APPLIED else "yours" if key in os.environ else "unset"
         print(f"runtime     {key}={os.environ.get(key, '')} ({who})")
     print(f"compile     steps_per_execution={COMPILE_KEYWORDS['steps_per_execution']} by default")
-    print(_batch_norm_line(keras.backend.backend()))
-    print(_optimizer_line(keras.backend.backend()))
-    print(_masked_rnn_line(keras.backend.backend()))
+    for line in _speed_path_lines(keras.backend.backend()):
+        print(line)
     print(_data_line())
     return 0
 
@@ -486,37 +485,19 @@ def _data_line() -> str:
     )
 
 
-def _batch_norm_line(backend: str) -> str:
-    """Which batch norm the zoo's models train with, and the variable that changes it."""
-    from zoo.runtime import FUSED_BATCH_NORM_ENV, fused_batch_norm
+def _speed_path_lines(backend: str) -> list[str]:
+    """The zoo's TensorFlow speed paths, each with the variable that turns it off."""
+    from zoo import runtime
 
-    return "batch norm  " + _fused_path(
-        backend, fused_batch_norm(), FUSED_BATCH_NORM_ENV, "TensorFlow's fused kernel when training"
-    )
-
-
-def _optimizer_line(backend: str) -> str:
-    """How the zoo's Adam and AdamW update, and the variable that changes it."""
-    from zoo.runtime import FUSED_OPTIMIZER_ENV, fused_optimizer
-
-    return "optimizer   Adam, AdamW: " + _fused_path(
-        backend,
-        fused_optimizer(),
-        FUSED_OPTIMIZER_ENV,
-        "one fused TensorFlow op per variable, Keras' ops for a step with a sparse gradient",
-    )
-
-
-def _masked_rnn_line(backend: str) -> str:
-    """How the zoo's masked RNNs train on right-padded batches, and the variable for it."""
-    from zoo.runtime import UNMASKED_RIGHT_PADDING_ENV, unmasked_right_padding
-
-    return "masked RNN  " + _fused_path(
-        backend,
-        unmasked_right_padding(),
-        UNMASKED_RIGHT_PADDING_ENV,
-        "a right-padded training batch runs unmasked, to its longest sequence",
-    )
+    paths = (
+        ("batch norm  ", runtime.fused_batch_norm(), runtime.FUSED_BATCH_NORM_ENV,
+         "TensorFlow's fused kernel when training"),
+        ("optimizer   Adam, AdamW: ", runtime.fused_optimizer(), runtime.FUSED_OPTIMIZER_ENV,
+         "one fused TensorFlow op per variable, Keras' ops for a step with a sparse gradient"),
+        ("masked RNN  ", runtime.unmasked_right_padding(), runtime.UNMASKED_RIGHT_PADDING_ENV,
+         "a right-padded training batch runs unmasked, to its longest sequence"),
+    )  # fmt: skip
+    return [label + _fused_path(backend, on, env, what) for label, on, env, what in paths]
 
 
 def _fused_path(backend: str, enabled: bool, env: str, fused: str) -> str:

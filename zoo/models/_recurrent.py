@@ -38,10 +38,12 @@ def skip_right_padding(model: Any) -> Any:
 
 
 def unmask_right_padding(layer: Any) -> Any:
-    """``layer`` (a Keras RNN) running right-padded batches unmasked, on TensorFlow."""
+    """``layer`` (a Keras RNN) running right-padded batches unmasked, on TensorFlow. A cell
+    with several outputs (``output_size`` not one number) keeps Keras' loop."""
     if (
         keras.backend.backend() != "tensorflow"
         or not isinstance(layer, keras.layers.RNN)
+        or not isinstance(getattr(layer.cell, "output_size", None), int)
         or is_unmasking(layer)
     ):
         return layer
@@ -134,10 +136,7 @@ def _unmasked(self: Any, sequences: Any, initial_state: Any, mask: Any, training
     outputs = tf.pad(outputs, [[0, 0], [0, tf.shape(mask)[1] - longest], [0, 0]])
     last = tf.gather(outputs, tf.maximum(lengths - 1, 0), axis=1, batch_dims=1)
     last = tf.where(lengths[:, None] > 0, last, tf.zeros_like(last))
-    if self.zero_output_for_mask:
-        held = tf.zeros_like(last)
-    else:
-        held = last
+    held = tf.zeros_like(last) if self.zero_output_for_mask else last
     kept = mask[:, :, None]
     outputs = tf.where(kept, outputs, held[:, None, :])
     last_output = outputs[:, -1]
