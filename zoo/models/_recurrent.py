@@ -10,13 +10,14 @@ unmasked, up to its longest sequence, and each sequence's outputs are then set t
 the masked loop leaves: Keras' outputs and gradients to float rounding (the tests compare
 them), 8% faster on unpadded text and 2.9x on 10-60-token texts padded to 200.
 
-:func:`skip_right_padding` installs that on the instances of a model's forward RNN
-layers; any other mask takes Keras' masked loop (a ``tf.cond``, so both are in the
-graph). Inference, layers that return or keep their state (``return_state``,
+:func:`skip_right_padding` installs that on the instances of a model's RNN layers; a
+layer that reads backwards (a ``Bidirectional``'s second) reads each sequence reversed
+within its length. Any other mask takes Keras' masked loop (a ``tf.cond``, so both are
+in the graph). Inference, layers that return or keep their state (``return_state``,
 ``stateful``), unrolled layers, XLA (``jit_compile=True``) and a GPU (where Keras uses
-cuDNN) keep Keras' loop, as
-does everything under ``ZOO_UNMASKED_RIGHT_PADDING=0``. The layers stay Keras' classes,
-so saved files load in plain Keras; :mod:`zoo.loading` installs it again.
+cuDNN) keep Keras' loop, as does everything under ``ZOO_UNMASKED_RIGHT_PADDING=0``. The
+layers stay Keras' classes, so saved files load in plain Keras; :mod:`zoo.loading`
+installs it again.
 """
 
 from __future__ import annotations
@@ -58,10 +59,9 @@ def is_unmasking(layer: Any) -> bool:
 
 
 def _rnn_layers(model: Any):
-    """The model's RNN layers that read forwards (a ``Bidirectional``'s backward layer
-    reads the padding first), nested ones included."""
+    """The model's RNN layers, nested ones (a ``Bidirectional``'s two) included."""
     for layer in model._flatten_layers(include_self=False, recursive=True):
-        if isinstance(layer, keras.layers.RNN) and not layer.go_backwards:
+        if isinstance(layer, keras.layers.RNN):
             yield layer
 
 
@@ -86,7 +86,7 @@ def _applies(layer: Any) -> bool:
 
     if not unmasked_right_padding():
         return False
-    if layer.return_state or layer.stateful or layer.go_backwards or layer.unroll:
+    if layer.return_state or layer.stateful or layer.unroll:
         return False
     import tensorflow as tf
     from tensorflow.python.ops.control_flow_util import GraphOrParentsInXlaContext
@@ -107,10 +107,8 @@ def _right_padded(mask: Any) -> Any:
 def _unmasked(self: Any, sequences: Any, initial_state: Any, mask: Any, training: bool):
     """Keras' loop without the mask, and its outputs as the masked loop leaves them.
 
-    The masked loop holds a sequence's output at its last kept step through the padding
-    (zeros with ``zero_output_for_mask``; zeros throughout a fully masked sequence). The
-    states it returns are the unmasked loop's: :func:`_applies` keeps this path to layers
-    that neither return nor keep their state.
+    The states it returns are the unmasked loop's: :func:`_applies` keeps this path to
+    layers that neither return nor keep their state.
     """
     import tensorflow as tf
     from keras.src import backend as keras_backend
@@ -124,6 +122,8 @@ def _unmasked(self: Any, sequences: Any, initial_state: Any, mask: Any, training
     lengths = tf.reduce_sum(tf.cast(mask, "int32"), axis=1)
     # steps past the longest sequence are padding in all; the loop needs one step to start
     longest = tf.maximum(tf.reduce_max(lengths), 1)
+    if self.go_backwards:  # each sequence read from its last kept step; padding stays last
+        sequences = tf.reverse_sequence(sequences, lengths, seq_axis=1, batch_axis=0)
     _, outputs, states = keras_backend.rnn(
         step,
         sequences[:, :longest],
@@ -134,12 +134,32 @@ def _unmasked(self: Any, sequences: Any, initial_state: Any, mask: Any, training
         return_all_outputs=True,
     )
     outputs = tf.pad(outputs, [[0, 0], [0, tf.shape(mask)[1] - longest], [0, 0]])
-    last = tf.gather(outputs, tf.maximum(lengths - 1, 0), axis=1, batch_dims=1)
-    last = tf.where(lengths[:, None] > 0, last, tf.zeros_like(last))
-    held = tf.zeros_like(last) if self.zero_output_for_mask else last
-    kept = mask[:, :, None]
-    outputs = tf.where(kept, outputs, held[:, None, :])
+    if self.go_backwards:
+        outputs = _as_read_backwards(outputs, mask, lengths)
+    else:
+        outputs = _held_through_padding(outputs, mask, lengths, self.zero_output_for_mask)
     last_output = outputs[:, -1]
     if not self.return_sequences:
         outputs = last_output[:, None, :]
     return last_output, outputs, states
+
+
+def _held_through_padding(outputs: Any, mask: Any, lengths: Any, zero_output: bool) -> Any:
+    """A forward masked loop's outputs: each sequence's output at its last kept step held
+    through its padding (zeros with ``zero_output_for_mask``, and for an empty sequence)."""
+    import tensorflow as tf
+
+    last = tf.gather(outputs, tf.maximum(lengths - 1, 0), axis=1, batch_dims=1)
+    last = tf.where(lengths[:, None] > 0, last, tf.zeros_like(last))
+    held = tf.zeros_like(last) if zero_output else last
+    return tf.where(mask[:, :, None], outputs, held[:, None, :])
+
+
+def _as_read_backwards(outputs: Any, mask: Any, lengths: Any) -> Any:
+    """A backward masked loop's outputs, in its reading order, from the unmasked loop's
+    over the reversed sequences: the padding comes first and yields zeros (nothing kept
+    has been read yet), then the sequence's outputs."""
+    import tensorflow as tf
+
+    outputs = tf.where(mask[:, :, None], outputs, tf.zeros_like(outputs))
+    return tf.reverse(tf.reverse_sequence(outputs, lengths, seq_axis=1, batch_axis=0), [1])
