@@ -71,7 +71,6 @@ def test_same_outputs_and_gradients_as_keras_masked_loop(
             )
 
 
-@keras.saving.register_keras_serializable(package="zoo_tests")
 class CountingCell(keras.layers.SimpleRNNCell):
     """A SimpleRNN cell that counts the steps it runs."""
 

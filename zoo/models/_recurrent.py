@@ -32,8 +32,9 @@ _KERAS_LOOP = "_zoo_keras_inner_loop"
 
 
 def skip_right_padding(model: Any) -> Any:
-    """``model`` with :func:`unmask_right_padding` applied to each of its RNN layers."""
-    for layer in _rnn_layers(model):
+    """``model`` with :func:`unmask_right_padding` applied to each of its RNN layers, nested
+    ones (a ``Bidirectional``'s two) included."""
+    for layer in model._flatten_layers(include_self=False, recursive=True):
         unmask_right_padding(layer)
     return model
 
@@ -56,13 +57,6 @@ def unmask_right_padding(layer: Any) -> Any:
 def is_unmasking(layer: Any) -> bool:
     """Whether :func:`unmask_right_padding` patched ``layer``."""
     return hasattr(layer, _KERAS_LOOP)
-
-
-def _rnn_layers(model: Any):
-    """The model's RNN layers, nested ones (a ``Bidirectional``'s two) included."""
-    for layer in model._flatten_layers(include_self=False, recursive=True):
-        if isinstance(layer, keras.layers.RNN):
-            yield layer
 
 
 def _inner_loop(self: Any, sequences: Any, initial_state: Any, mask: Any, training=False):
