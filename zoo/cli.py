@@ -475,13 +475,16 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def _data_line() -> str:
-    """Whether the zoo's tf.data pipelines autotune, and the variable that changes it."""
+    """Whether the zoo's tf.data pipelines (its own, and Keras' for a zoo model's arrays)
+    autotune, and the variable that changes it."""
     from zoo.runtime import DATA_AUTOTUNE_ENV, data_autotune
 
+    which = "zoo.data's and Keras' for a zoo model's arrays"
     if data_autotune():
-        return f"tf.data     pipelines autotuned ({DATA_AUTOTUNE_ENV}=1 is set)"
+        return f"tf.data     pipelines autotuned: {which} ({DATA_AUTOTUNE_ENV}=1 is set)"
     return (
-        f"tf.data     pipelines without autotuning, for steady epochs ({DATA_AUTOTUNE_ENV}=1: on)"
+        f"tf.data     pipelines without autotuning, for steady epochs: {which} "
+        f"({DATA_AUTOTUNE_ENV}=1: on)"
     )
 
 

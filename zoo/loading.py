@@ -105,11 +105,13 @@ def load_keras_file(path: Path, *, trusted: bool = False) -> Any:
 
 def _zoo_speedups(model: Any) -> Any:
     """``model`` training as the zoo's own do: the file holds Keras' classes, and the zoo's
-    fused Adam and unmasked right-padded RNN loops are set on the instances."""
+    fused Adam, unmasked right-padded RNN loops and steady array input are set on the
+    instances."""
+    from zoo.data.array_input import steady_array_input
     from zoo.models._optimizers import fused
     from zoo.models._recurrent import skip_right_padding
 
-    skip_right_padding(model)
+    steady_array_input(skip_right_padding(model))
     optimizer = getattr(model, "optimizer", None)
     fused(getattr(optimizer, "inner_optimizer", optimizer))  # inside a loss-scale wrapper
     return model

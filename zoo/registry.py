@@ -365,12 +365,13 @@ def build(
             f"Compile keywords {sorted(compile_kw)} were given with compile=False; "
             "drop them or compile the model."
         )
+    from zoo.data.array_input import steady_array_input
     from zoo.models._recurrent import skip_right_padding
 
     kwargs = validate_overrides(entry, overrides)
     scope = _strategy_scope(strategy)
     with scope:
-        model = skip_right_padding(entry.builder(**kwargs))
+        model = steady_array_input(skip_right_padding(entry.builder(**kwargs)))
         if compile:
             compile_model(model, entry, **compile_kw)
     return model
