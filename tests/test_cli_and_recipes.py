@@ -65,6 +65,21 @@ def test_doctor(capsys):
     assert "masked RNN  a right-padded training batch runs unmasked" in out
 
 
+def test_doctor_names_the_speed_paths_of_each_backend():
+    from zoo.cli import _data_line, _speed_path_lines
+
+    torch_lines = "\n".join(_speed_path_lines("torch"))
+    assert "batch norm  Keras' own ops (the fused path is TensorFlow's; torch is active)" in (
+        torch_lines
+    )
+    assert "masked RNN  LSTM and GRU through torch's fused kernel" in torch_lines
+    jax_lines = "\n".join(_speed_path_lines("jax"))
+    assert "masked RNN  Keras' own ops (the fused path is TensorFlow's; jax is active)" in (
+        jax_lines
+    )
+    assert "Keras'" not in _data_line("torch") and "Keras'" in _data_line("tensorflow")
+
+
 def test_doctor_says_when_fused_batch_norm_is_turned_off(capsys, monkeypatch):
     monkeypatch.setenv("ZOO_FUSED_BATCH_NORM", "0")
     assert main(["doctor"]) == 0

@@ -470,16 +470,18 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     print(f"compile     steps_per_execution={COMPILE_KEYWORDS['steps_per_execution']} by default")
     for line in _speed_path_lines(keras.backend.backend()):
         print(line)
-    print(_data_line())
+    print(_data_line(keras.backend.backend()))
     return 0
 
 
-def _data_line() -> str:
-    """Whether the zoo's tf.data pipelines (its own, and Keras' for a zoo model's arrays)
-    autotune, and the variable that changes it."""
+def _data_line(backend: str) -> str:
+    """Whether the zoo's tf.data pipelines (its own, and on TensorFlow Keras' for a zoo
+    model's arrays) autotune, and the variable that changes it."""
     from zoo.runtime import DATA_AUTOTUNE_ENV, data_autotune
 
-    which = "zoo.data's and Keras' for a zoo model's arrays"
+    which = "zoo.data's" + (
+        " and Keras' for a zoo model's arrays" if backend == "tensorflow" else ""
+    )
     if data_autotune():
         return f"tf.data     pipelines autotuned: {which} ({DATA_AUTOTUNE_ENV}=1 is set)"
     return (
@@ -489,26 +491,30 @@ def _data_line() -> str:
 
 
 def _speed_path_lines(backend: str) -> list[str]:
-    """The zoo's TensorFlow speed paths, each with the variable that turns it off."""
+    """The zoo's speed paths on ``backend``, each with the variable that turns it off."""
     from zoo import runtime
 
     paths = (
         ("batch norm  ", runtime.fused_batch_norm(), runtime.FUSED_BATCH_NORM_ENV,
-         "TensorFlow's fused kernel when training"),
+         {"tensorflow": "TensorFlow's fused kernel when training"}),
         ("optimizer   Adam, AdamW: ", runtime.fused_optimizer(), runtime.FUSED_OPTIMIZER_ENV,
-         "one fused TensorFlow op per variable, Keras' ops for a step with a sparse gradient"),
+         {"tensorflow": "one fused TensorFlow op per variable, Keras' ops for a step with a "
+                        "sparse gradient"}),
         ("masked RNN  ", runtime.unmasked_right_padding(), runtime.UNMASKED_RIGHT_PADDING_ENV,
-         "a right-padded training batch runs unmasked, to its longest sequence"),
+         {"tensorflow": "a right-padded training batch runs unmasked, to its longest sequence",
+          "torch": "LSTM and GRU through torch's fused kernel, a right-padded batch to its "
+                   "longest sequence"}),
     )  # fmt: skip
     return [label + _fused_path(backend, on, env, what) for label, on, env, what in paths]
 
 
-def _fused_path(backend: str, enabled: bool, env: str, fused: str) -> str:
-    """``fused`` or Keras' own ops, and why: the backend, or the variable ``env``."""
-    if backend != "tensorflow":
+def _fused_path(backend: str, enabled: bool, env: str, fused: dict[str, str]) -> str:
+    """What the zoo runs instead of Keras' own ops on ``backend`` (``fused``), or Keras' own
+    ops, and why: no such path on this backend, or the variable ``env``."""
+    if backend not in fused:
         return f"Keras' own ops (the fused path is TensorFlow's; {backend} is active)"
     if enabled:
-        return f"{fused} ({env}=0: Keras' own)"
+        return f"{fused[backend]} ({env}=0: Keras' own)"
     return f"Keras' own ops ({env}=0 is set)"
 
 

@@ -22,10 +22,12 @@ installs it again.
 
 from __future__ import annotations
 
+import importlib
 import types
 from typing import Any
 
 import keras
+from keras import ops
 
 #: Where a patched layer keeps Keras' own ``inner_loop``.
 _KERAS_LOOP = "_zoo_keras_inner_loop"
@@ -40,17 +42,20 @@ def skip_right_padding(model: Any) -> Any:
 
 
 def unmask_right_padding(layer: Any) -> Any:
-    """``layer`` (a Keras RNN) running right-padded batches unmasked, on TensorFlow. A cell
-    with several outputs (``output_size`` not one number) keeps Keras' loop."""
-    if (
-        keras.backend.backend() != "tensorflow"
-        or not isinstance(layer, keras.layers.RNN)
-        or not isinstance(getattr(layer.cell, "output_size", None), int)
-        or is_unmasking(layer)
-    ):
+    """``layer`` (a Keras RNN) running right-padded batches unmasked: on TensorFlow through
+    Keras' loop (a cell with several outputs, ``output_size`` not one number, keeps Keras'
+    masked loop), on torch through torch's fused LSTM or GRU (other cells keep Keras' loop)."""
+    if not isinstance(layer, keras.layers.RNN) or is_unmasking(layer):
+        return layer
+    backend = keras.backend.backend()
+    if backend == "tensorflow" and isinstance(getattr(layer.cell, "output_size", None), int):
+        loop = _inner_loop
+    elif backend == "torch" and torch_kernel(layer) is not None:
+        loop = _torch_inner_loop
+    else:
         return layer
     setattr(layer, _KERAS_LOOP, layer.inner_loop)
-    layer.inner_loop = types.MethodType(_inner_loop, layer)
+    layer.inner_loop = types.MethodType(loop, layer)
     return layer
 
 
@@ -117,7 +122,7 @@ def _unmasked(self: Any, sequences: Any, initial_state: Any, mask: Any, training
     # steps past the longest sequence are padding in all; the loop needs one step to start
     longest = tf.maximum(tf.reduce_max(lengths), 1)
     if self.go_backwards:  # each sequence read from its last kept step; padding stays last
-        sequences = tf.reverse_sequence(sequences, lengths, seq_axis=1, batch_axis=0)
+        sequences = _reversed_within(sequences, lengths)
     _, outputs, states = keras_backend.rnn(
         step,
         sequences[:, :longest],
@@ -138,22 +143,140 @@ def _unmasked(self: Any, sequences: Any, initial_state: Any, mask: Any, training
     return last_output, outputs, states
 
 
+# --------------------------------------------------------------------------- torch
+
+
+def torch_kernel(layer: Any) -> str | None:
+    """``"lstm"`` or ``"gru"`` when torch's fused kernel computes ``layer``'s cell exactly
+    (Keras' default activations, no dropout inside the cell, a GRU that resets after the
+    matmul as torch's does), else None. Keras' torch backend uses that kernel only on a
+    GPU and without a mask; on the CPU it steps through time in Python."""
+    cell = getattr(layer, "cell", None)
+    if isinstance(layer, keras.layers.LSTM):
+        kind = "lstm"
+    elif isinstance(layer, keras.layers.GRU) and cell.reset_after:
+        kind = "gru"
+    else:
+        return None
+    standard = (
+        cell.activation is keras.activations.tanh
+        and cell.recurrent_activation is keras.activations.sigmoid
+        and not cell.dropout
+        and not cell.recurrent_dropout
+    )
+    return kind if standard and _keras_torch_params(kind) is not None else None
+
+
+def _keras_torch_params(kind: str) -> Any:
+    """Keras' own conversion of an LSTM's or GRU's weights to torch's layout (gate order,
+    transposes), or None if this Keras has none."""
+    try:
+        module = importlib.import_module("keras.src.backend.torch.rnn")
+    except ImportError:
+        return None
+    return getattr(module, f"prepare_{kind}_params", None)
+
+
+def _torch_inner_loop(self: Any, sequences: Any, initial_state: Any, mask: Any, training=False):
+    keras_loop = getattr(self, _KERAS_LOOP)
+    if isinstance(mask, (list, tuple)):
+        mask = mask[0]
+    if not _torch_applies(self, sequences):
+        return keras_loop(sequences, initial_state, mask, training=training)
+    import torch
+
+    if mask is None:
+        mask = torch.ones(sequences.shape[:2], dtype=torch.bool, device=sequences.device)
+    mask = mask.bool()
+    if not bool(torch.all(mask[:, :-1] | ~mask[:, 1:])):  # not right-padded
+        return keras_loop(sequences, initial_state, mask, training=training)
+    return _fused(self, sequences, initial_state, mask)
+
+
+def _torch_applies(layer: Any, sequences: Any) -> bool:
+    from zoo.runtime import unmasked_right_padding
+
+    if not unmasked_right_padding():
+        return False
+    if layer.return_state or layer.stateful or layer.unroll:
+        return False
+    if layer.compute_dtype != layer.variable_dtype:  # mixed precision: Keras' casts
+        return False
+    import torch
+
+    # Keras builds models on torch's meta device; tracing and compiling keep Keras' loop
+    compiling = getattr(torch.compiler, "is_compiling", lambda: False)()
+    return sequences.device.type != "meta" and not torch.jit.is_tracing() and not compiling
+
+
+def _fused(self: Any, sequences: Any, initial_state: Any, mask: Any):
+    """torch's fused kernel over the batch's steps up to its longest sequence, and the
+    outputs as Keras' masked loop leaves them. The states it returns are the kernel's:
+    :func:`_torch_applies` keeps this path to layers that neither return nor keep them."""
+    import torch
+
+    kind = torch_kernel(self)
+    cell = self.cell
+    lengths = mask.sum(1)
+    longest = max(int(lengths.max()), 1)
+    if self.go_backwards:
+        sequences = _reversed_within(sequences, lengths)
+    kernel, recurrent_kernel = (
+        ops.convert_to_tensor(w) for w in (cell.kernel, cell.recurrent_kernel)
+    )
+    bias = ops.convert_to_tensor(cell.bias) if cell.use_bias else None
+    params = _keras_torch_params(kind)(kernel, recurrent_kernel, bias, sequences.device)
+    states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+    states = [ops.convert_to_tensor(s)[None] for s in states]
+    run = torch._VF.lstm if kind == "lstm" else torch._VF.gru
+    outputs, *states = run(
+        sequences[:, :longest].to(kernel.dtype),
+        tuple(states) if kind == "lstm" else states[0],
+        params,
+        bias is not None,
+        1,  # layers
+        0.0,  # dropout
+        torch.is_grad_enabled(),
+        False,  # bidirectional
+        True,  # batch first
+    )
+    outputs = torch.nn.functional.pad(outputs, (0, 0, 0, mask.shape[1] - longest))
+    if self.go_backwards:
+        outputs = _as_read_backwards(outputs, mask, lengths)
+    else:
+        outputs = _held_through_padding(outputs, mask, lengths, self.zero_output_for_mask)
+    last_output = outputs[:, -1]
+    if not self.return_sequences:
+        outputs = last_output[:, None, :]
+    return last_output, outputs, [s[0] for s in states]
+
+
+# --------------------------------------------------------------------------- both
+
+
 def _held_through_padding(outputs: Any, mask: Any, lengths: Any, zero_output: bool) -> Any:
     """A forward masked loop's outputs: each sequence's output at its last kept step held
     through its padding (zeros with ``zero_output_for_mask``, and for an empty sequence)."""
-    import tensorflow as tf
-
-    last = tf.gather(outputs, tf.maximum(lengths - 1, 0), axis=1, batch_dims=1)
-    last = tf.where(lengths[:, None] > 0, last, tf.zeros_like(last))
-    held = tf.zeros_like(last) if zero_output else last
-    return tf.where(mask[:, :, None], outputs, held[:, None, :])
+    last_step = ops.maximum(lengths - 1, 0)[:, None, None]
+    last = ops.take_along_axis(outputs, ops.broadcast_to(last_step, ops.shape(outputs[:, :1])), 1)
+    last = ops.where(lengths[:, None, None] > 0, last, ops.zeros_like(last))
+    held = ops.zeros_like(last) if zero_output else last
+    return ops.where(mask[:, :, None], outputs, held)
 
 
 def _as_read_backwards(outputs: Any, mask: Any, lengths: Any) -> Any:
     """A backward masked loop's outputs, in its reading order, from the unmasked loop's
     over the reversed sequences: the padding comes first and yields zeros (nothing kept
     has been read yet), then the sequence's outputs."""
-    import tensorflow as tf
+    outputs = ops.where(mask[:, :, None], outputs, ops.zeros_like(outputs))
+    return ops.flip(_reversed_within(outputs, lengths), 1)
 
-    outputs = tf.where(mask[:, :, None], outputs, tf.zeros_like(outputs))
-    return tf.reverse(tf.reverse_sequence(outputs, lengths, seq_axis=1, batch_axis=0), [1])
+
+def _reversed_within(sequences: Any, lengths: Any) -> Any:
+    """Each sequence's first ``length`` steps in reverse order, the steps after them kept
+    in place (``tf.reverse_sequence``, in Keras' ops)."""
+    steps = ops.arange(ops.shape(sequences)[1], dtype=lengths.dtype)[None, :]
+    order = ops.where(steps < lengths[:, None], lengths[:, None] - 1 - steps, steps)
+    return ops.take_along_axis(
+        sequences, ops.broadcast_to(order[:, :, None], ops.shape(sequences)), 1
+    )
