@@ -8,42 +8,19 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import RNN_STEPS, assert_shortcut_matches_keras, padded_ids
 
 import zoo
 from zoo.loading import load_keras_file
-from zoo.models._recurrent import is_unmasking, skip_right_padding, unmask_right_padding
-
-STEPS = 12
-LENGTHS = (12, 0, 1, 5, 11, 3, 12, 7)  # a full row, an empty one and everything between
-
-
-def _ids(lengths=LENGTHS, shift_row: int | None = None) -> np.ndarray:
-    """Token ids padded with 0 at the end; ``shift_row`` moves one row's padding to its
-    front, which is no longer right padding."""
-    x = np.random.default_rng(0).integers(1, 50, (len(lengths), STEPS)).astype("int32")
-    for row, n in enumerate(lengths):
-        x[row, n:] = 0
-    if shift_row is not None:
-        x[shift_row] = np.roll(x[shift_row], STEPS - lengths[shift_row])
-    return x
-
-
-def _model(cell: str, return_sequences: bool, zero_output: bool, bidirectional: bool):
-    keras.utils.set_random_seed(1)
-    inputs = keras.Input((STEPS,), dtype="int32")
-    x = keras.layers.Embedding(50, 8, mask_zero=True)(inputs)
-    rnn = getattr(keras.layers, cell)
-    x = rnn(6, return_sequences=True, zero_output_for_mask=zero_output)(x)
-    last = rnn(5, return_sequences=return_sequences, zero_output_for_mask=zero_output)
-    x = (keras.layers.Bidirectional(last) if bidirectional else last)(x)
-    return keras.Model(inputs, keras.layers.Dense(3)(x))
+from zoo.models._recurrent import is_unmasking, unmask_right_padding
 
 
 def _outputs_and_gradients(model, x):
     with tf.GradientTape() as tape:
         y = model(x, training=True)
         loss = tf.reduce_sum(y * y)
-    return [y, *tape.gradient(loss, model.trainable_variables)]
+    gradients = tape.gradient(loss, model.trainable_variables)
+    return [y.numpy(), *(tf.convert_to_tensor(g).numpy() for g in gradients)]  # dense embedding
 
 
 @pytest.mark.parametrize("cell", ["LSTM", "GRU", "SimpleRNN"])
@@ -53,22 +30,8 @@ def _outputs_and_gradients(model, x):
 def test_same_outputs_and_gradients_as_keras_masked_loop(
     cell, return_sequences, zero_output, bidirectional
 ):
-    keras_model = _model(cell, return_sequences, zero_output, bidirectional)
-    ours = skip_right_padding(_model(cell, return_sequences, zero_output, bidirectional))
-    assert sum(map(is_unmasking, ours._flatten_layers())) == (3 if bidirectional else 2)
-    batches = {
-        "right-padded": _ids(),
-        "padding in front": _ids(shift_row=3),
-        "all padding": np.zeros((4, STEPS), "int32"),
-        "short": _ids((4, 2, 0, 3)),
-    }
-    for what, x in batches.items():
-        for a, b in zip(
-            _outputs_and_gradients(keras_model, x), _outputs_and_gradients(ours, x), strict=True
-        ):
-            np.testing.assert_allclose(
-                tf.convert_to_tensor(a), tf.convert_to_tensor(b), atol=1e-6, err_msg=what
-            )
+    shape = (cell, return_sequences, zero_output, bidirectional)
+    assert_shortcut_matches_keras(shape, _outputs_and_gradients, atol=1e-6)
 
 
 class CountingCell(keras.layers.SimpleRNNCell):
@@ -90,15 +53,15 @@ def _steps_run(layer_kwargs=None, *, training=True, padding_in_front=False, patc
     layer = keras.layers.RNN(CountingCell(4), **(layer_kwargs or {}))
     if patch:
         unmask_right_padding(layer)
-    x = tf.constant(np.ones((3, STEPS, 2), "float32"))
-    kept = np.arange(STEPS)[None, :] < np.array([[4], [2], [3]])
+    x = tf.constant(np.ones((3, RNN_STEPS, 2), "float32"))
+    kept = np.arange(RNN_STEPS)[None, :] < np.array([[4], [2], [3]])
     mask = tf.constant(kept[:, ::-1] if padding_in_front else kept)
     tf.function(lambda: layer(x, mask=mask, training=training), jit_compile=jit_compile)()
     return int(layer.cell.steps.numpy())
 
 
 def test_a_right_padded_training_batch_runs_to_its_longest_sequence_only():
-    assert _steps_run(patch=False) == 1 + STEPS
+    assert _steps_run(patch=False) == 1 + RNN_STEPS
     assert _steps_run() == 1 + 4
     assert _steps_run({"go_backwards": True}) == 1 + 4
 
@@ -115,13 +78,13 @@ def test_a_right_padded_training_batch_runs_to_its_longest_sequence_only():
 )
 def test_keras_masked_loop_runs_where_the_shortcut_does_not_apply(why, kwargs):
     keras_steps = _steps_run(patch=False, **kwargs)
-    assert keras_steps >= STEPS, why
+    assert keras_steps >= RNN_STEPS, why
     assert _steps_run(**kwargs) == keras_steps, why
 
 
 def test_a_zoo_text_model_trains_with_jit_compile():
     model = zoo.build("lstm_text", jit_compile=True, **zoo.get_entry("lstm_text").test_overrides)
-    x = _ids()[:, : model.inputs[0].shape[1]]
+    x = padded_ids()[:, : model.inputs[0].shape[1]]
     history = model.fit(x, np.zeros(len(x), "int64"), epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
 
@@ -143,7 +106,7 @@ def test_a_cell_with_several_outputs_keeps_keras_loop():
 
 def test_the_variable_turns_it_off(monkeypatch):
     monkeypatch.setenv("ZOO_UNMASKED_RIGHT_PADDING", "0")
-    assert _steps_run() == 1 + STEPS
+    assert _steps_run() == 1 + RNN_STEPS
 
 
 def test_zoo_models_and_loaded_files_use_it_and_the_file_stays_plain_keras(tmp_path):
@@ -157,7 +120,7 @@ def test_zoo_models_and_loaded_files_use_it_and_the_file_stays_plain_keras(tmp_p
     assert not any(is_unmasking(layer) for layer in plain.layers)
     loaded = load_keras_file(path)
     assert [layer.name for layer in loaded.layers if is_unmasking(layer)] == patched
-    x = _ids()[:, : loaded.inputs[0].shape[1]]
+    x = padded_ids()[:, : loaded.inputs[0].shape[1]]
     np.testing.assert_allclose(loaded.predict(x, verbose=0), plain.predict(x, verbose=0))
     history = loaded.fit(x, np.zeros(len(x), "int64"), epochs=2, verbose=0)
     assert np.isfinite(history.history["loss"]).all()

@@ -140,14 +140,7 @@ def _unmasked(self: Any, sequences: Any, initial_state: Any, mask: Any, training
         return_all_outputs=True,
     )
     outputs = tf.pad(outputs, [[0, 0], [0, tf.shape(mask)[1] - longest], [0, 0]])
-    if self.go_backwards:
-        outputs = _as_read_backwards(outputs, mask, lengths)
-    else:
-        outputs = _held_through_padding(outputs, mask, lengths, self.zero_output_for_mask)
-    last_output = outputs[:, -1]
-    if not self.return_sequences:
-        outputs = last_output[:, None, :]
-    return last_output, outputs, states
+    return (*_as_masked_loop_returns(self, outputs, mask, lengths), states)
 
 
 # --------------------------------------------------------------------------- torch
@@ -250,17 +243,23 @@ def _fused(self: Any, sequences: Any, initial_state: Any, mask: Any):
         True,  # batch first
     )
     outputs = torch.nn.functional.pad(outputs, (0, 0, 0, mask.shape[1] - longest))
-    if self.go_backwards:
-        outputs = _as_read_backwards(outputs, mask, lengths)
-    else:
-        outputs = _held_through_padding(outputs, mask, lengths, self.zero_output_for_mask)
-    last_output = outputs[:, -1]
-    if not self.return_sequences:
-        outputs = last_output[:, None, :]
-    return last_output, outputs, [s[0] for s in states]
+    return (*_as_masked_loop_returns(self, outputs, mask, lengths), [s[0] for s in states])
 
 
 # --------------------------------------------------------------------------- both
+
+
+def _as_masked_loop_returns(layer: Any, outputs: Any, mask: Any, lengths: Any) -> tuple:
+    """``(last_output, outputs)`` as Keras' masked loop returns them to ``layer``, from the
+    unmasked loop's ``outputs`` over the padded length."""
+    if layer.go_backwards:
+        outputs = _as_read_backwards(outputs, mask, lengths)
+    else:
+        outputs = _held_through_padding(outputs, mask, lengths, layer.zero_output_for_mask)
+    last_output = outputs[:, -1]
+    if not layer.return_sequences:
+        outputs = last_output[:, None, :]
+    return last_output, outputs
 
 
 def _held_through_padding(outputs: Any, mask: Any, lengths: Any, zero_output: bool) -> Any:
