@@ -89,8 +89,9 @@ def test_the_fused_kernel_runs_and_keras_loop_where_it_cannot(monkeypatch):
         keras.layers.LSTM(4, activation="relu"),
         keras.layers.GRU(4, reset_after=False),
         keras.layers.SimpleRNN(4),
+        keras.layers.LSTM(4, use_cudnn=False),
     ],
-    ids=["dropout", "recurrent dropout", "relu", "GRU reset before", "SimpleRNN"],
+    ids=["dropout", "recurrent dropout", "relu", "GRU reset before", "SimpleRNN", "no fused"],
 )
 def test_cells_torch_does_not_compute_keep_keras_loop(layer):
     assert torch_kernel(layer) is None

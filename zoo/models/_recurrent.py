@@ -149,8 +149,9 @@ def _unmasked(self: Any, sequences: Any, initial_state: Any, mask: Any, training
 def torch_kernel(layer: Any) -> str | None:
     """``"lstm"`` or ``"gru"`` when torch's fused kernel computes ``layer``'s cell exactly
     (Keras' default activations, no dropout inside the cell, a GRU that resets after the
-    matmul as torch's does), else None. Keras' torch backend uses that kernel only on a
-    GPU and without a mask; on the CPU it steps through time in Python."""
+    matmul as torch's does, ``use_cudnn`` not False), else None. Keras' torch backend uses
+    that kernel only on a GPU and without a mask; on the CPU it steps through time in
+    Python."""
     cell = getattr(layer, "cell", None)
     if isinstance(layer, keras.layers.LSTM):
         kind = "lstm"
@@ -159,7 +160,8 @@ def torch_kernel(layer: Any) -> str | None:
     else:
         return None
     standard = (
-        cell.activation is keras.activations.tanh
+        getattr(layer, "use_cudnn", "auto") is not False  # Keras' "auto" or True
+        and cell.activation is keras.activations.tanh
         and cell.recurrent_activation is keras.activations.sigmoid
         and not cell.dropout
         and not cell.recurrent_dropout
