@@ -1,9 +1,9 @@
 """Keras' input pipeline for arrays, run without tf.data's autotuning for the zoo's models.
 
 ``model.fit(x, y)`` on NumPy arrays (the tutorials' way) builds Keras' own ``tf.data``
-pipeline, autotuned. On TensorFlow's CPU that made about one epoch in four run at half
-speed, both cores taking turns instead of working together (``cifar10_cnn``, 2 cores,
-batch 64: 7 of 30 epochs took 2.54 s instead of 1.42 s; none of 30 with autotuning off).
+pipeline, autotuned. On TensorFlow's CPU that made many epochs run at half speed, both
+cores taking turns instead of working together (``cifar10_cnn``, 2 cores, batch 64: 12 of
+30 epochs took 2.49-2.55 s instead of 1.40-1.43 s; none of 30 with autotuning off).
 The zoo's own pipelines leave autotuning off for the same reason
 (:func:`zoo.data.core.steady_options`, where ``ZOO_DATA_AUTOTUNE=1`` turns it back on).
 
