@@ -18,6 +18,7 @@ import torch  # noqa: E402
 from helpers import (  # noqa: E402
     RNN_LENGTHS,
     assert_shortcut_matches_keras,
+    build_small,
     masked_rnn_model,
     padded_ids,
 )
@@ -99,8 +100,7 @@ def test_cells_torch_does_not_compute_keep_keras_loop(layer):
 
 
 def test_a_zoo_text_model_trains_on_torch():
-    small = {"sequence_length": 12, "vocab_size": 50, "embedding_dim": 8, "units": (8, 4)}
-    model = zoo.build("lstm_text", **small, dense_units=4)
+    model = build_small("lstm_text")
     assert sum(map(is_unmasking, model._flatten_layers())) == 2
     x, y = padded_ids(), np.arange(len(RNN_LENGTHS)) % 2
     history = model.fit(x, y, batch_size=4, epochs=3, verbose=0).history
@@ -110,8 +110,7 @@ def test_a_zoo_text_model_trains_on_torch():
 def test_onnx_export_traces_keras_loop_and_matches(tmp_path):
     # torch.onnx traces the model: the tracer sees Keras' loop, and the file computes what
     # the fused kernel does (zoo.export checks parity and writes nothing otherwise)
-    small = {"sequence_length": 12, "vocab_size": 50, "embedding_dim": 8, "units": (8, 4)}
-    model = zoo.build("bilstm_text", **small, dense_units=4)
+    model = build_small("bilstm_text")
     x = padded_ids()
     model.fit(x, np.arange(len(RNN_LENGTHS)) % 2, epochs=1, verbose=0)
     report = zoo.export(model, tmp_path / "out", name="bilstm_text")

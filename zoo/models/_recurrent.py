@@ -87,12 +87,16 @@ def _inner_loop(self: Any, sequences: Any, initial_state: Any, mask: Any, traini
     )
 
 
-def _applies(layer: Any) -> bool:
+def _may_skip(layer: Any) -> bool:
+    """What both backends ask first: the shortcut is on, and ``layer`` neither returns nor
+    keeps its state (the unmasked loop's states are not the masked loop's) nor unrolls."""
     from zoo.runtime import unmasked_right_padding
 
-    if not unmasked_right_padding():
-        return False
-    if layer.return_state or layer.stateful or layer.unroll:
+    return unmasked_right_padding() and not (layer.return_state or layer.stateful or layer.unroll)
+
+
+def _applies(layer: Any) -> bool:
+    if not _may_skip(layer):
         return False
     import tensorflow as tf
     from tensorflow.python.ops.control_flow_util import GraphOrParentsInXlaContext
@@ -104,16 +108,14 @@ def _applies(layer: Any) -> bool:
 
 
 def _right_padded(mask: Any) -> Any:
-    """True when no sequence has a kept step after a masked one."""
-    import tensorflow as tf
-
-    return tf.reduce_all(tf.logical_or(mask[:, :-1], tf.logical_not(mask[:, 1:])))
+    """True when no sequence has a kept step after a masked one (a boolean tensor)."""
+    return ops.all(ops.logical_or(mask[:, :-1], ops.logical_not(mask[:, 1:])))
 
 
 def _unmasked(self: Any, sequences: Any, initial_state: Any, mask: Any, training: bool):
     """Keras' loop without the mask, and its outputs as the masked loop leaves them.
 
-    The states it returns are the unmasked loop's: :func:`_applies` keeps this path to
+    The states it returns are the unmasked loop's: :func:`_may_skip` keeps this path to
     layers that neither return nor keep their state.
     """
     import tensorflow as tf
@@ -190,17 +192,13 @@ def _torch_inner_loop(self: Any, sequences: Any, initial_state: Any, mask: Any, 
     if mask is None:
         mask = torch.ones(sequences.shape[:2], dtype=torch.bool, device=sequences.device)
     mask = mask.bool()
-    if not bool(torch.all(mask[:, :-1] | ~mask[:, 1:])):  # not right-padded
+    if not bool(_right_padded(mask)):
         return keras_loop(sequences, initial_state, mask, training=training)
     return _fused(self, sequences, initial_state, mask)
 
 
 def _torch_applies(layer: Any, sequences: Any) -> bool:
-    from zoo.runtime import unmasked_right_padding
-
-    if not unmasked_right_padding():
-        return False
-    if layer.return_state or layer.stateful or layer.unroll:
+    if not _may_skip(layer):
         return False
     if layer.compute_dtype != layer.variable_dtype:  # mixed precision: Keras' casts
         return False
@@ -216,7 +214,7 @@ def _torch_applies(layer: Any, sequences: Any) -> bool:
 def _fused(self: Any, sequences: Any, initial_state: Any, mask: Any):
     """torch's fused kernel over the batch's steps up to its longest sequence, and the
     outputs as Keras' masked loop leaves them. The states it returns are the kernel's:
-    :func:`_torch_applies` keeps this path to layers that neither return nor keep them."""
+    :func:`_may_skip` keeps this path to layers that neither return nor keep them."""
     import torch
 
     kind = torch_kernel(self)
